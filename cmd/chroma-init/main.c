@@ -1,0 +1,43 @@
+/* chroma-init: PID 1 for containers that serve Chroma over TLS.
+ * This file only dispatches; everything lives in the library (src/). */
+#include <stdio.h>
+#include <string.h>
+
+#include "chroma_init/cli.h"
+
+static const char usage[] =
+    "usage:\n"
+    "  chroma-init [--config FILE] [--log-format text|json] [--verbose]\n"
+    "  chroma-init [options] [-g] [-e CODE]... -- CMD [ARGS...]\n"
+    "  chroma-init check   [--config FILE] [--json]\n"
+    "  chroma-init certgen --cert FILE --key FILE [--domain D[,D...]] [--key-type TYPE]\n"
+    "                      [--days N] [--subject /O=Chroma/C=US] [--force]\n"
+    "  chroma-init ctl [--socket PATH] status|start SVC|stop SVC|restart SVC|signal SVC "
+    "SIG|shutdown"
+    " [--json]\n"
+    "  chroma-init health  [--socket PATH]\n"
+    "  chroma-init --version | --help\n"
+    "\n"
+    "--config defaults to $CHROMA_INIT_CONFIG, then /etc/chroma-init/init.json.\n"
+    "Exit codes: 0 clean stop, 1 a service failed for good, 2 bad usage or bad config;\n"
+    "in -- mode the child's exit code, or 128+N when signal N killed it.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2) {
+        const char *a = argv[1];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+            printf("chroma-init %s\n", CHROMA_INIT_VERSION);
+            return 0;
+        }
+        if (!strcmp(a, "check")) return ci_cli_check(argc - 1, argv + 1);
+        if (!strcmp(a, "certgen")) return ci_cli_certgen(argc - 1, argv + 1);
+        if (!strcmp(a, "ctl")) return ci_cli_ctl(argc - 1, argv + 1);
+        if (!strcmp(a, "health")) return ci_cli_health(argc - 1, argv + 1);
+    }
+    return ci_cli_run(argc, argv);
+}
