@@ -1,0 +1,129 @@
+/* The supervisor's private types, shared by supervisor.c and ctl.c. */
+#ifndef CHROMA_INIT_SUP_INTERNAL_H
+#define CHROMA_INIT_SUP_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "chroma_init/config.h"
+#include "chroma_init/logmux.h"
+#include "chroma_init/probe.h"
+#include "chroma_init/service.h"
+#include "chroma_init/supervisor.h"
+
+#define CI_MAX_WATCH 16
+
+typedef struct ci_file_id {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns;
+    int64_t ctime_ns;
+} ci_file_id_t;
+
+typedef struct ci_svc {
+    struct ci_sup *sup;
+    const ci_service_conf_t *conf; /* borrowed from the config */
+    size_t idx;
+    const char *prefix;
+    char **argv;                   /* conf->command, or owned (certgen) */
+    bool own_argv;
+    char *domains;                 /* certgen: the comma list */
+    char **envp;                   /* owned: the init's environment + the service's */
+
+    ci_svc_state_t state;
+    pid_t pid;
+    uint64_t started_ms;
+    uint64_t stop_sent_ms;
+    int restarts;
+    unsigned backoff_streak;
+    int last_status;
+    bool has_exit;
+    bool ever_started;
+    bool spawn_error;
+    bool stop_requested;     /* ctl stop or shutdown */
+    bool manual_stop;        /* ctl stop: remembered for unless-stopped */
+    bool restart_after_stop; /* ctl restart, on_unhealthy, depends_on.restart */
+    bool failed;             /* ended for good, unsuccessfully */
+    bool renewal_run;        /* certgen re-run for renewal */
+    char reason[512];
+    long waiting_for;        /* index of the dependency last reported, or -1 */
+    unsigned generation;     /* incremented at each start */
+    unsigned *dep_generation; /* generation of each dependency when we started */
+    uv_timer_t timer;        /* backoff, kill after grace, wait_for timeout */
+
+    /* health */
+    ci_health_t health;
+    uv_timer_t hc_timer;
+    uv_timer_t probe_timer;
+    ci_probe_t *probe;
+    size_t url_index;
+    pid_t probe_pid;
+    bool probe_running, probe_exited, probe_timed_out, probe_abandoned, probe_out_open;
+    int probe_status;
+    uint64_t probe_start_ms;
+    int64_t probe_start_unix_ms;
+    uv_pipe_t probe_out;
+    char probe_buf[CI_HEALTH_OUTPUT_MAX];
+    size_t probe_len;
+    char probe_discard[512];
+
+    /* wait_for */
+    bool waiting_files;
+    uint64_t wait_started_ms;
+    uv_fs_event_t *wf[CI_MAX_WATCH];
+    size_t nwf;
+
+    /* reload */
+    uv_fs_event_t *rl[CI_MAX_WATCH];
+    size_t nrl;
+    ci_file_id_t rl_ids[CI_MAX_WATCH];
+    uv_timer_t rl_timer;
+
+    /* certgen renewal */
+    uv_timer_t renew_timer;
+} ci_svc_t;
+
+typedef struct ci_sup {
+    ci_sup_opts_t opts;
+    ci_config_t *cfg;
+    uv_loop_t loop_s;
+    uv_loop_t *loop;
+    ci_svc_t *svcs;
+    size_t n;
+    size_t *order; /* start order */
+    ci_logmux_t *mux;
+    int devnull;
+    bool is_pid1;
+    bool shutting_down;
+    bool final_phase;
+    bool finished;
+    bool no_children;
+    bool in_kick;
+    int exit_code;
+    uint64_t deadline_ms;
+    unsigned long orphans;
+    uv_timer_t deadline;
+    uv_signal_t sigchld;
+    uv_signal_t sigs[64];
+    size_t nsigs;
+    void *ctl; /* the control socket, owned by ctl.c */
+} ci_sup_t;
+
+void ci_sup_on_exit(ci_svc_t *svc, int status);
+void ci_sup_on_probe_exit(ci_svc_t *svc, int status);
+void ci_sup_reap(ci_sup_t *sup);
+void ci_sup_kill_children(ci_sup_t *sup, int sig);
+int ci_sup_start_order(ci_sup_t *sup);
+
+/* Control socket (ctl.c). */
+void ci_sup_ctl_open(ci_sup_t *sup);
+void ci_sup_ctl_close(ci_sup_t *sup);
+/* Whether NAME was stopped with `ctl stop` (remembered in state_dir). */
+bool ci_sup_state_is_stopped(ci_sup_t *sup, const char *name);
+
+#endif

@@ -1,0 +1,1269 @@
+/* supervisor: the loop, the service table, the process table.
+ *
+ * One SIGCHLD watcher reaps everything with waitpid(-1, WNOHANG) and
+ * dispatches by pid; unknown pids are orphans, reaped and counted. Services
+ * move through the states of ci_svc_state_t; the pure decisions (health,
+ * restart, backoff, dependency conditions) come from service.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "chroma_init/graph.h"
+#include "chroma_init/log.h"
+#include "chroma_init/logmux.h"
+#include "chroma_init/probe.h"
+#include "chroma_init/service.h"
+#include "chroma_init/spawn.h"
+#include "chroma_init/supervisor.h"
+#include "chroma_init/util.h"
+#include "sup_internal.h"
+
+extern char **environ;
+
+#define LEFTOVER_GRACE_MS 2000u
+#define RELOAD_DEBOUNCE_MS 100u
+#define RENEW_CHECK_MS (24u * 3600u * 1000u)
+
+const char *ci_svc_state_name(ci_svc_state_t s)
+{
+    static const char *const names[] = {"waiting", "running", "stopping", "backoff",
+                                        "exited",  "stopped", "failed"};
+    return (size_t)s < CI_ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+static void kick(ci_sup_t *sup);
+static void check_done(ci_sup_t *sup);
+static void begin_shutdown(ci_sup_t *sup, int exit_code, const char *why);
+static void advance_shutdown(ci_sup_t *sup);
+static void svc_stop(ci_svc_t *svc, bool restart_after);
+static void health_schedule(ci_svc_t *svc);
+static void probe_abandon(ci_svc_t *svc);
+static void waitfor_stop(ci_svc_t *svc);
+
+static int64_t unix_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Renders a wait status: "exited with status 3", "killed by SIGKILL". */
+static void describe_status(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by %s", ci_signal_name(WTERMSIG(status)));
+    else
+        snprintf(buf, len, "ended with wait status %d", status);
+}
+
+static int status_code(int status)
+{
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 1;
+}
+
+static bool svc_alive(const ci_svc_t *svc)
+{
+    return svc->state == CI_SVC_RUNNING || svc->state == CI_SVC_STOPPING;
+}
+
+static void send_group(ci_svc_t *svc, int sig)
+{
+    if (svc->pid <= 0) return;
+    /* Each service leads its own process group; fall back to the pid if the
+     * group is gone (the leader changed it, unusual). */
+    if (kill(-svc->pid, sig) < 0 && errno == ESRCH) kill(svc->pid, sig);
+}
+
+/* ---- dependencies ------------------------------------------------------ */
+
+static ci_dep_view_t dep_view(const ci_svc_t *d)
+{
+    ci_dep_view_t v = {0};
+    v.started = d->ever_started && d->state != CI_SVC_STOPPED && d->state != CI_SVC_WAITING;
+    v.running = svc_alive(d);
+    v.healthy = d->state == CI_SVC_RUNNING && d->health.status == CI_HEALTH_HEALTHY;
+    v.completed_ok = d->has_exit && !svc_alive(d) && d->state != CI_SVC_BACKOFF &&
+                     WIFEXITED(d->last_status) && WEXITSTATUS(d->last_status) == 0;
+    v.ended = d->state == CI_SVC_EXITED || d->state == CI_SVC_FAILED;
+    return v;
+}
+
+static const char *cond_name(ci_condition_t c)
+{
+    switch (c) {
+    case CI_COND_STARTED: return "service_started";
+    case CI_COND_HEALTHY: return "service_healthy";
+    case CI_COND_COMPLETED: return "service_completed_successfully";
+    }
+    return "?";
+}
+
+/* ---- spawning ---------------------------------------------------------- */
+
+static void svc_fail(ci_svc_t *svc, const char *why)
+{
+    ci_sup_t *sup = svc->sup;
+    waitfor_stop(svc);
+    uv_timer_stop(&svc->timer);
+    svc->state = CI_SVC_FAILED;
+    svc->failed = true;
+    snprintf(svc->reason, sizeof svc->reason, "%s", why);
+    ci_log_eventf(CI_LOG_ERROR, svc->conf->name, "failed", -1, "not started: %s", why);
+    if (svc->conf->essential && !sup->shutting_down)
+        begin_shutdown(sup, 1, "an essential service could not start");
+}
+
+static void svc_spawn(ci_svc_t *svc)
+{
+    ci_sup_t *sup = svc->sup;
+    const ci_service_conf_t *c = svc->conf;
+    char err[512];
+    int child_fds[2] = {-1, -1};
+    ci_spawn_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.argv = svc->argv;
+    o.envp = svc->envp;
+    o.cwd = c->working_dir;
+    o.user = c->user;
+    o.stdio[0] = -1;
+    o.stdio[1] = -1;
+    o.stdio[2] = -1;
+    o.group = sup->opts.tini_mode ? CI_SPAWN_FOREGROUND_PGRP : CI_SPAWN_SETSID;
+    if (sup->mux) {
+        ci_logstream_t *ls;
+        if (ci_logstream_open(sup->mux, svc->prefix, child_fds, &ls) == 0) {
+            o.stdio[1] = child_fds[0];
+            o.stdio[2] = child_fds[1];
+        }
+    }
+    if (!sup->opts.tini_mode) {
+        /* Services read nothing from the container's stdin. */
+        o.stdio[0] = sup->devnull;
+    }
+
+    pid_t pid = 0;
+    int exec_errno = 0;
+    int r = ci_spawn(&o, &pid, &exec_errno, err, sizeof err);
+    if (child_fds[0] >= 0) close(child_fds[0]);
+    if (child_fds[1] >= 0) close(child_fds[1]);
+    if (r < 0) {
+        /* Nothing was started (unknown user, fork failure). */
+        ci_log_eventf(CI_LOG_ERROR, c->name, "spawn-failed", -1, "%s", err);
+        svc->pid = 0;
+        svc->has_exit = true;
+        svc->last_status = 127 << 8;
+        svc->spawn_error = true;
+        svc->state = CI_SVC_RUNNING; /* let the exit path decide */
+        ci_sup_on_exit(svc, 127 << 8);
+        return;
+    }
+    svc->pid = pid;
+    svc->state = CI_SVC_RUNNING;
+    svc->started_ms = ci_now_ms();
+    svc->ever_started = true;
+    if (!svc->renewal_run) svc->generation++;
+    svc->spawn_error = false;
+    ci_log_eventf(CI_LOG_INFO, c->name, "started", pid, "started, pid %d", (int)pid);
+    if (exec_errno) ci_log_eventf(CI_LOG_ERROR, c->name, "exec-failed", pid, "%s", err);
+    ci_health_reset(&svc->health, &c->healthcheck, svc->started_ms);
+    health_schedule(svc);
+}
+
+/* ---- wait_for ---------------------------------------------------------- */
+
+static bool file_ready(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+static const char *first_missing(const ci_svc_t *svc)
+{
+    for (size_t i = 0; i < svc->conf->nwait_for_files; i++)
+        if (!file_ready(svc->conf->wait_for_files[i])) return svc->conf->wait_for_files[i];
+    return NULL;
+}
+
+static void fs_watch_close_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Watches the nearest existing ancestor directory of path. */
+static uv_fs_event_t *watch_dir_of(ci_sup_t *sup, const char *path, uv_fs_event_cb cb, void *data)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) {
+            snprintf(dir, sizeof dir, ".");
+        } else if (slash == dir) {
+            dir[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) break;
+        if (!strcmp(dir, "/") || !strcmp(dir, ".")) break;
+    }
+    uv_fs_event_t *ev = malloc(sizeof *ev);
+    if (!ev) return NULL;
+    uv_fs_event_init(sup->loop, ev);
+    ev->data = data;
+    if (uv_fs_event_start(ev, cb, dir, 0) != 0) {
+        uv_close((uv_handle_t *)ev, fs_watch_close_cb);
+        return NULL;
+    }
+    return ev;
+}
+
+static void waitfor_stop(ci_svc_t *svc)
+{
+    for (size_t i = 0; i < svc->nwf; i++) {
+        if (!svc->wf[i]) continue;
+        uv_fs_event_stop(svc->wf[i]);
+        uv_close((uv_handle_t *)svc->wf[i], fs_watch_close_cb);
+        svc->wf[i] = NULL;
+    }
+    svc->nwf = 0;
+    if (svc->waiting_files) uv_timer_stop(&svc->timer);
+    svc->waiting_files = false;
+}
+
+static void waitfor_event(uv_fs_event_t *h, const char *filename, int events, int status);
+
+static void waitfor_arm(ci_svc_t *svc)
+{
+    /* (Re)arm one watch per missing file: a directory created on the way
+     * moves the watch closer to the file. */
+    for (size_t i = 0; i < svc->nwf; i++) {
+        if (!svc->wf[i]) continue;
+        uv_fs_event_stop(svc->wf[i]);
+        uv_close((uv_handle_t *)svc->wf[i], fs_watch_close_cb);
+        svc->wf[i] = NULL;
+    }
+    svc->nwf = 0;
+    for (size_t i = 0; i < svc->conf->nwait_for_files && i < CI_MAX_WATCH; i++) {
+        const char *f = svc->conf->wait_for_files[i];
+        if (file_ready(f)) continue;
+        svc->wf[svc->nwf++] = watch_dir_of(svc->sup, f, waitfor_event, svc);
+    }
+}
+
+static void waitfor_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    ci_svc_t *svc = h->data;
+    if (svc->state != CI_SVC_WAITING || !svc->waiting_files) return;
+    if (!first_missing(svc)) {
+        uint64_t waited = ci_now_ms() - svc->wait_started_ms;
+        waitfor_stop(svc);
+        ci_log_eventf(CI_LOG_INFO, svc->conf->name, "files-ready", -1,
+                      "wait_for files present after %.3fs", (double)waited / 1000.0);
+        kick(svc->sup);
+        return;
+    }
+    waitfor_arm(svc);
+}
+
+static void waitfor_timeout(uv_timer_t *t)
+{
+    ci_svc_t *svc = ci_container_of(t, ci_svc_t, timer);
+    if (svc->state != CI_SVC_WAITING || !svc->waiting_files) return;
+    const char *m = first_missing(svc);
+    if (!m) {
+        waitfor_stop(svc);
+        kick(svc->sup);
+        return;
+    }
+    char why[PATH_MAX + 64];
+    char d[32];
+    ci_duration_format(svc->conf->wait_for_timeout_ms, d, sizeof d);
+    snprintf(why, sizeof why, "wait_for timed out after %s: %s is missing or empty", d, m);
+    svc_fail(svc, why);
+    kick(svc->sup);
+    check_done(svc->sup);
+}
+
+/* Returns true when the files are there; else starts waiting. */
+static bool waitfor_ready(ci_svc_t *svc)
+{
+    if (svc->conf->nwait_for_files == 0) return true;
+    const char *m = first_missing(svc);
+    if (!m) {
+        if (svc->waiting_files) waitfor_stop(svc);
+        return true;
+    }
+    if (!svc->waiting_files) {
+        svc->waiting_files = true;
+        svc->wait_started_ms = ci_now_ms();
+        ci_log_eventf(CI_LOG_INFO, svc->conf->name, "waiting-files", -1,
+                      "waiting for %s (wait_for)", m);
+        waitfor_arm(svc);
+        if (svc->conf->wait_for_timeout_ms)
+            uv_timer_start(&svc->timer, waitfor_timeout, svc->conf->wait_for_timeout_ms, 0);
+    }
+    return false;
+}
+
+/* ---- the decision loop ------------------------------------------------- */
+
+/* Starts what can start, fails what never will, restarts dependents whose
+ * restart: true dependency came back. */
+static void kick(ci_sup_t *sup)
+{
+    if (sup->shutting_down || sup->in_kick) return;
+    sup->in_kick = true;
+    bool changed = true;
+    while (changed && !sup->shutting_down) {
+        changed = false;
+        for (size_t k = 0; k < sup->n; k++) {
+            ci_svc_t *svc = &sup->svcs[sup->order[k]];
+            const ci_service_conf_t *c = svc->conf;
+
+            if (svc->state == CI_SVC_RUNNING) {
+                /* depends_on.restart: the dependency restarted and meets its
+                 * condition again. */
+                for (size_t i = 0; i < c->ndepends_on; i++) {
+                    const ci_dep_t *dep = &c->depends_on[i];
+                    ci_svc_t *d = &sup->svcs[dep->index];
+                    if (!dep->restart || d->generation <= svc->dep_generation[i]) continue;
+                    ci_dep_view_t v = dep_view(d);
+                    if (ci_dep_evaluate(dep, &v) != CI_DEP_MET) continue;
+                    ci_log_eventf(CI_LOG_INFO, c->name, "restarting", svc->pid,
+                                  "restarting: dependency %s restarted", d->conf->name);
+                    svc_stop(svc, true);
+                    changed = true;
+                    break;
+                }
+                continue;
+            }
+            if (svc->state != CI_SVC_WAITING) continue;
+
+            bool all_met = true;
+            for (size_t i = 0; i < c->ndepends_on; i++) {
+                const ci_dep_t *dep = &c->depends_on[i];
+                ci_svc_t *d = &sup->svcs[dep->index];
+                ci_dep_view_t v = dep_view(d);
+                ci_dep_verdict_t verdict = ci_dep_evaluate(dep, &v);
+                if (verdict == CI_DEP_FATAL) {
+                    char why[512];
+                    if (d->state == CI_SVC_FAILED)
+                        snprintf(why, sizeof why, "dependency %s failed (%s)", d->conf->name,
+                                 cond_name(dep->condition));
+                    else {
+                        char st[64];
+                        describe_status(d->last_status, st, sizeof st);
+                        snprintf(why, sizeof why, "dependency %s %s (%s)", d->conf->name, st,
+                                 cond_name(dep->condition));
+                    }
+                    svc_fail(svc, why);
+                    changed = true;
+                    all_met = false;
+                    break;
+                }
+                if (verdict == CI_DEP_WAIT) {
+                    all_met = false;
+                    if (svc->waiting_for != (long)dep->index) {
+                        svc->waiting_for = (long)dep->index;
+                        ci_log_eventf(CI_LOG_INFO, c->name, "waiting", -1, "waiting for %s (%s)",
+                                      d->conf->name, cond_name(dep->condition));
+                    }
+                    break;
+                }
+            }
+            if (!all_met || svc->state != CI_SVC_WAITING) continue;
+            if (!waitfor_ready(svc)) continue;
+            for (size_t i = 0; i < c->ndepends_on; i++)
+                svc->dep_generation[i] = sup->svcs[c->depends_on[i].index].generation;
+            svc->waiting_for = -1;
+            svc_spawn(svc);
+            changed = true;
+        }
+    }
+    sup->in_kick = false;
+}
+
+/* Whether anything is left running or able to run. */
+static void check_done(ci_sup_t *sup)
+{
+    if (sup->final_phase) return;
+    if (sup->shutting_down) {
+        advance_shutdown(sup);
+        return;
+    }
+    for (size_t i = 0; i < sup->n; i++) {
+        ci_svc_state_t s = sup->svcs[i].state;
+        if (s == CI_SVC_RUNNING || s == CI_SVC_STOPPING || s == CI_SVC_BACKOFF ||
+            s == CI_SVC_WAITING)
+            return;
+        /* A ctl-stopped service may be started again: keep running. */
+        if (s == CI_SVC_STOPPED && sup->svcs[i].manual_stop) return;
+    }
+    int code = 0;
+    for (size_t i = 0; i < sup->n; i++)
+        if (sup->svcs[i].failed) code = 1;
+    begin_shutdown(sup, code, NULL);
+}
+
+/* ---- exits and restarts ------------------------------------------------ */
+
+static void backoff_fire(uv_timer_t *t)
+{
+    ci_svc_t *svc = ci_container_of(t, ci_svc_t, timer);
+    if (svc->state != CI_SVC_BACKOFF || svc->sup->shutting_down) return;
+    svc_spawn(svc);
+    kick(svc->sup);
+}
+
+static void renew_fire(uv_timer_t *t)
+{
+    ci_svc_t *svc = ci_container_of(t, ci_svc_t, renew_timer);
+    if (svc->state != CI_SVC_EXITED || svc->sup->shutting_down || svc->failed) return;
+    ci_log_eventf(CI_LOG_INFO, svc->conf->name, "renew-check", -1,
+                  "checking the certificate for renewal");
+    svc->renewal_run = true;
+    svc_spawn(svc);
+}
+
+void ci_sup_on_exit(ci_svc_t *svc, int status)
+{
+    ci_sup_t *sup = svc->sup;
+    const ci_service_conf_t *c = svc->conf;
+    char st[64];
+    uint64_t ran = svc->spawn_error ? 0 : ci_now_ms() - svc->started_ms;
+
+    uv_timer_stop(&svc->timer);
+    uv_timer_stop(&svc->hc_timer);
+    probe_abandon(svc);
+    if (svc->pid > 0) send_group(svc, SIGKILL); /* leftovers of its group */
+    svc->pid = 0;
+    svc->has_exit = true;
+    svc->last_status = status;
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    describe_status(status, st, sizeof st);
+
+    if (sup->opts.tini_mode) {
+        svc->state = CI_SVC_EXITED;
+        int code = status_code(status);
+        for (size_t i = 0; i < sup->opts.nremap_exit; i++)
+            if (sup->opts.remap_exit[i] == code) code = 0;
+        ci_log_eventf(CI_LOG_INFO, c->name, "exited", -1, "%s", st);
+        begin_shutdown(sup, code, NULL);
+        return;
+    }
+
+    if (svc->renewal_run) {
+        svc->renewal_run = false;
+        svc->state = CI_SVC_EXITED;
+        ci_log_eventf(ok ? CI_LOG_INFO : CI_LOG_ERROR, c->name, "exited", -1, "renewal check %s",
+                      st);
+        uv_timer_start(&svc->renew_timer, renew_fire, RENEW_CHECK_MS, 0);
+        return;
+    }
+
+    if (svc->stop_requested || sup->shutting_down) {
+        svc->state = CI_SVC_STOPPED;
+        ci_log_eventf(CI_LOG_INFO, c->name, "stopped", -1, "stopped (%s)", st);
+        if (svc->restart_after_stop && !sup->shutting_down && !svc->manual_stop) {
+            svc->stop_requested = false;
+            svc->restart_after_stop = false;
+            svc->restarts++;
+            svc_spawn(svc);
+        }
+        kick(sup);
+        check_done(sup);
+        return;
+    }
+
+    bool forced = svc->restart_after_stop;
+    svc->restart_after_stop = false;
+    if (forced || ci_restart_wanted(c, ok, svc->restarts, false)) {
+        if (ran >= CI_BACKOFF_RESET_MS) svc->backoff_streak = 0;
+        uint64_t delay = ci_backoff_delay_ms(svc->backoff_streak);
+        svc->backoff_streak++;
+        svc->restarts++;
+        svc->state = CI_SVC_BACKOFF;
+        char d[32];
+        ci_duration_format(delay, d, sizeof d);
+        ci_log_eventf(ok ? CI_LOG_INFO : CI_LOG_WARN, c->name, "exited", -1,
+                      "%s, restarting in %s (restart %d)", st, d, svc->restarts);
+        uv_timer_start(&svc->timer, backoff_fire, delay, 0);
+        kick(sup);
+        return;
+    }
+
+    svc->state = CI_SVC_EXITED;
+    if (!ok) svc->failed = true;
+    ci_log_eventf(ok ? CI_LOG_INFO : CI_LOG_ERROR, c->name, "exited", -1, "%s%s", st,
+                  ok ? "" : ", not restarting");
+    if (c->is_certgen && ok && c->certgen.renew_before_ms)
+        uv_timer_start(&svc->renew_timer, renew_fire, RENEW_CHECK_MS, 0);
+    if (c->essential) {
+        begin_shutdown(sup, status_code(status), "an essential service ended");
+        return;
+    }
+    kick(sup);
+    check_done(sup);
+}
+
+/* ---- stopping ---------------------------------------------------------- */
+
+static void kill_fire(uv_timer_t *t)
+{
+    ci_svc_t *svc = ci_container_of(t, ci_svc_t, timer);
+    if (svc->state != CI_SVC_STOPPING) return;
+    char d[32];
+    ci_duration_format(ci_now_ms() - svc->stop_sent_ms, d, sizeof d);
+    ci_log_eventf(CI_LOG_WARN, svc->conf->name, "killing", svc->pid,
+                  "still running %s after %s, sending SIGKILL", d,
+                  ci_signal_name(svc->conf->stop_signal));
+    send_group(svc, SIGKILL);
+}
+
+/* Sends the stop signal; SIGKILL after the grace period (bounded by the
+ * shutdown deadline). */
+static void svc_stop(ci_svc_t *svc, bool restart_after)
+{
+    ci_sup_t *sup = svc->sup;
+    if (svc->state != CI_SVC_RUNNING) return;
+    svc->restart_after_stop = restart_after;
+    svc->state = CI_SVC_STOPPING;
+    svc->stop_sent_ms = ci_now_ms();
+    uv_timer_stop(&svc->hc_timer);
+    probe_abandon(svc);
+    uint64_t grace = svc->conf->stop_grace_ms;
+    if (sup->shutting_down) {
+        uint64_t now = ci_now_ms();
+        uint64_t left = sup->deadline_ms > now ? sup->deadline_ms - now : 0;
+        if (grace > left) grace = left;
+    }
+    ci_log_eventf(CI_LOG_INFO, svc->conf->name, "stopping", svc->pid, "stopping with %s",
+                  ci_signal_name(svc->conf->stop_signal));
+    send_group(svc, svc->conf->stop_signal);
+    /* SIGSTOPped services would never see the signal. */
+    send_group(svc, SIGCONT);
+    uv_timer_start(&svc->timer, kill_fire, grace, 0);
+}
+
+static bool has_live_dependent(ci_sup_t *sup, size_t idx)
+{
+    for (size_t i = 0; i < sup->n; i++) {
+        const ci_svc_t *o = &sup->svcs[i];
+        if (!svc_alive(o)) continue;
+        for (size_t j = 0; j < o->conf->ndepends_on; j++)
+            if (o->conf->depends_on[j].index == idx) return true;
+    }
+    return false;
+}
+
+static void final_phase(ci_sup_t *sup);
+
+static void advance_shutdown(ci_sup_t *sup)
+{
+    bool alive = false;
+    for (size_t k = sup->n; k-- > 0;) {
+        ci_svc_t *svc = &sup->svcs[sup->order[k]];
+        if (svc->state == CI_SVC_RUNNING && !has_live_dependent(sup, svc->idx)) svc_stop(svc, false);
+        if (svc_alive(svc)) alive = true;
+    }
+    if (!alive) final_phase(sup);
+}
+
+static void deadline_fire(uv_timer_t *t)
+{
+    ci_sup_t *sup = t->data;
+    if (sup->final_phase) {
+        /* Leftover processes ignored SIGTERM. */
+        if (sup->is_pid1)
+            kill(-1, SIGKILL);
+        else
+            ci_sup_kill_children(sup, SIGKILL);
+        return;
+    }
+    ci_log_eventf(CI_LOG_WARN, NULL, "shutdown-timeout", -1,
+                  "shutdown_timeout reached, sending SIGKILL to what is left");
+    for (size_t i = 0; i < sup->n; i++) {
+        ci_svc_t *svc = &sup->svcs[i];
+        if (svc->state == CI_SVC_RUNNING) {
+            svc->state = CI_SVC_STOPPING;
+            svc->stop_sent_ms = ci_now_ms();
+        }
+        if (svc_alive(svc)) send_group(svc, SIGKILL);
+    }
+}
+
+static void begin_shutdown(ci_sup_t *sup, int exit_code, const char *why)
+{
+    if (sup->shutting_down) {
+        if (why) {
+            /* A second request: do not wait any longer. */
+            ci_log_eventf(CI_LOG_WARN, NULL, "shutdown-forced", -1, "%s: killing everything now",
+                          why);
+            for (size_t i = 0; i < sup->n; i++)
+                if (svc_alive(&sup->svcs[i])) send_group(&sup->svcs[i], SIGKILL);
+        }
+        return;
+    }
+    sup->shutting_down = true;
+    sup->exit_code = exit_code;
+    sup->deadline_ms = ci_now_ms() + sup->cfg->shutdown_timeout_ms;
+    if (why) ci_log_eventf(CI_LOG_INFO, NULL, "shutdown", -1, "shutting down: %s", why);
+    for (size_t i = 0; i < sup->n; i++) {
+        ci_svc_t *svc = &sup->svcs[i];
+        svc->stop_requested = true;
+        uv_timer_stop(&svc->renew_timer);
+        if (svc->state == CI_SVC_WAITING || svc->state == CI_SVC_BACKOFF) {
+            waitfor_stop(svc);
+            uv_timer_stop(&svc->timer);
+            svc->state = CI_SVC_STOPPED;
+        }
+    }
+    uv_timer_start(&sup->deadline, deadline_fire, sup->cfg->shutdown_timeout_ms, 0);
+    advance_shutdown(sup);
+}
+
+/* ---- the end: leftovers, then leave the loop --------------------------- */
+
+/* Not PID 1: signal the orphans re-parented to us (our direct children). */
+void ci_sup_kill_children(ci_sup_t *sup, int sig)
+{
+    (void)sup;
+    DIR *d = opendir("/proc");
+    if (!d) return;
+    pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf[n] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char state;
+        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2) continue;
+        if (ppid == self && state != 'Z') kill((pid_t)atoi(e->d_name), sig);
+    }
+    closedir(d);
+}
+
+static void finish(ci_sup_t *sup)
+{
+    if (sup->finished) return;
+    sup->finished = true;
+    if (sup->orphans)
+        ci_log_eventf(CI_LOG_INFO, NULL, "reaped", -1, "reaped %lu orphaned processes",
+                      sup->orphans);
+    ci_log_eventf(CI_LOG_INFO, NULL, "exit", -1, "exiting with status %d", sup->exit_code);
+    uv_stop(sup->loop);
+}
+
+static void final_phase(ci_sup_t *sup)
+{
+    if (sup->final_phase) return;
+    sup->final_phase = true;
+    ci_sup_reap(sup);
+    if (sup->no_children) {
+        finish(sup);
+        return;
+    }
+    /* Every process left gets SIGTERM, then SIGKILL. */
+    if (sup->is_pid1)
+        kill(-1, SIGTERM);
+    else
+        ci_sup_kill_children(sup, SIGTERM);
+    uint64_t now = ci_now_ms();
+    uint64_t left = sup->deadline_ms > now ? sup->deadline_ms - now : 0;
+    if (!sup->shutting_down || left > LEFTOVER_GRACE_MS) left = LEFTOVER_GRACE_MS;
+    uv_timer_stop(&sup->deadline);
+    uv_timer_start(&sup->deadline, deadline_fire, left, 0);
+    ci_sup_reap(sup);
+    if (sup->no_children) finish(sup);
+}
+
+/* ---- reaping ----------------------------------------------------------- */
+
+void ci_sup_reap(ci_sup_t *sup)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid == 0) {
+            sup->no_children = false;
+            return;
+        }
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            sup->no_children = true; /* ECHILD */
+            return;
+        }
+        bool known = false;
+        for (size_t i = 0; i < sup->n && !known; i++) {
+            ci_svc_t *svc = &sup->svcs[i];
+            if (svc->pid == pid) {
+                known = true;
+                ci_sup_on_exit(svc, status);
+            } else if (svc->probe_pid == pid) {
+                known = true;
+                ci_sup_on_probe_exit(svc, status);
+            }
+        }
+        if (!known) sup->orphans++;
+    }
+}
+
+static void sigchld_cb(uv_signal_t *h, int sig)
+{
+    ci_sup_t *sup = h->data;
+    ci_sup_reap(sup);
+    if (sup->final_phase && sup->no_children) finish(sup);
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static bool forwardable(int sig)
+{
+    switch (sig) {
+    case SIGCHLD:
+    case SIGKILL:
+    case SIGSTOP:
+    case SIGFPE:
+    case SIGILL:
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGABRT:
+    case SIGTRAP:
+    case SIGSYS:
+    case SIGTTIN:
+    case SIGTTOU: return false;
+    }
+    return sig < SIGRTMIN || sig > 32; /* glibc keeps 32 and 33 */
+}
+
+static void signal_cb(uv_signal_t *h, int sig)
+{
+    ci_sup_t *sup = h->data;
+    if (sup->opts.tini_mode) {
+        ci_svc_t *svc = &sup->svcs[0];
+        if (svc->pid > 0) {
+            ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", svc->pid, "forwarding %s",
+                          ci_signal_name(sig));
+            if (sup->opts.kill_group)
+                send_group(svc, sig);
+            else
+                kill(svc->pid, sig);
+        }
+        return;
+    }
+    if (sig == SIGTERM || sig == SIGINT) {
+        /* A second SIGINT (Ctrl-C twice) stops waiting, as Compose does; a
+         * repeated SIGTERM changes nothing. */
+        if (sup->shutting_down && sig == SIGTERM) return;
+        char why[64];
+        snprintf(why, sizeof why, "received %s", ci_signal_name(sig));
+        begin_shutdown(sup, sup->shutting_down ? sup->exit_code : 0, why);
+        return;
+    }
+    if (sig == SIGPIPE) return;
+    ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", -1, "forwarding %s to every service",
+                  ci_signal_name(sig));
+    for (size_t i = 0; i < sup->n; i++)
+        if (svc_alive(&sup->svcs[i])) send_group(&sup->svcs[i], sig);
+}
+
+/* ---- health ------------------------------------------------------------ */
+
+static void health_result(ci_svc_t *svc, bool ok, int exit_code, const char *output)
+{
+    ci_sup_t *sup = svc->sup;
+    const ci_service_conf_t *c = svc->conf;
+    ci_health_change_t ch =
+        ci_health_result(&svc->health, &c->healthcheck, svc->probe_start_ms, ok, exit_code,
+                         output, svc->probe_start_unix_ms, unix_ms());
+    if (ch == CI_HEALTH_BECAME_HEALTHY) {
+        ci_log_eventf(CI_LOG_INFO, c->name, "healthy", svc->pid, "healthy after %.3fs",
+                      (double)(ci_now_ms() - svc->started_ms) / 1000.0);
+    } else if (ch == CI_HEALTH_BECAME_UNHEALTHY) {
+        ci_log_eventf(CI_LOG_WARN, c->name, "unhealthy", svc->pid, "unhealthy (%d failures: %s)",
+                      svc->health.failing_streak, output);
+        if (c->on_unhealthy_restart) {
+            ci_log_eventf(CI_LOG_INFO, c->name, "restarting", svc->pid,
+                          "restarting: unhealthy (on_unhealthy: restart)");
+            svc_stop(svc, true);
+            return;
+        }
+    } else if (!ok) {
+        ci_log_eventf(CI_LOG_DEBUG, c->name, "probe-failed", svc->pid, "probe failed: %s",
+                      output);
+    }
+    health_schedule(svc);
+    if (ch != CI_HEALTH_SAME) kick(sup);
+}
+
+static void native_probe_cb(ci_probe_t *p, const ci_probe_result_t *res, void *data)
+{
+    ci_svc_t *svc = data;
+    svc->probe = NULL;
+    if (res->ok) svc->url_index = res->url_index;
+    health_result(svc, res->ok, res->ok ? 0 : 1, res->output);
+}
+
+static void probe_out_closed_then_finish(uv_handle_t *h);
+
+static void probe_finish_cmd(ci_svc_t *svc)
+{
+    if (!svc->probe_exited || svc->probe_out_open) return;
+    int status = svc->probe_status;
+    svc->probe_running = false;
+    if (svc->probe_abandoned) return;
+    uv_timer_stop(&svc->probe_timer);
+    char out[CI_HEALTH_OUTPUT_MAX + 128];
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (svc->probe_timed_out) {
+        char d[32];
+        ci_duration_format(svc->conf->healthcheck.timeout_ms, d, sizeof d);
+        snprintf(out, sizeof out, "Health check exceeded timeout (%s)", d);
+        ok = false;
+        code = -1;
+    } else {
+        snprintf(out, sizeof out, "%.*s", (int)svc->probe_len, svc->probe_buf);
+        if (!ok && !svc->probe_len) describe_status(status, out, sizeof out);
+    }
+    /* Docker records exit code 1 for any non-zero probe exit. */
+    health_result(svc, ok, ok ? 0 : (code < 0 ? -1 : 1), out);
+}
+
+static void probe_alloc_cb(uv_handle_t *h, size_t sz, uv_buf_t *buf)
+{
+    ci_svc_t *svc = h->data;
+    size_t room = sizeof svc->probe_buf - svc->probe_len;
+    if (room == 0) {
+        /* Output past the cap is read and dropped. */
+        buf->base = svc->probe_discard;
+        buf->len = sizeof svc->probe_discard;
+        return;
+    }
+    buf->base = svc->probe_buf + svc->probe_len;
+    buf->len = room;
+}
+
+static void probe_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    ci_svc_t *svc = s->data;
+    if (n > 0) {
+        if (buf->base != svc->probe_discard) svc->probe_len += (size_t)n;
+        return;
+    }
+    if (n < 0) {
+        uv_read_stop(s);
+        uv_close((uv_handle_t *)s, probe_out_closed_then_finish);
+    }
+}
+
+static void probe_out_closed_then_finish(uv_handle_t *h)
+{
+    ci_svc_t *svc = h->data;
+    svc->probe_out_open = false;
+    probe_finish_cmd(svc);
+}
+
+void ci_sup_on_probe_exit(ci_svc_t *svc, int status)
+{
+    /* Kill what the probe left in its group: no probe process survives. */
+    kill(-svc->probe_pid, SIGKILL);
+    svc->probe_pid = 0;
+    svc->probe_exited = true;
+    svc->probe_status = status;
+    probe_finish_cmd(svc);
+}
+
+static void probe_timeout_fire(uv_timer_t *t)
+{
+    ci_svc_t *svc = ci_container_of(t, ci_svc_t, probe_timer);
+    if (svc->probe_pid <= 0) return;
+    svc->probe_timed_out = true;
+    kill(-svc->probe_pid, SIGKILL);
+}
+
+static void probe_start(uv_timer_t *t)
+{
+    ci_svc_t *svc = ci_container_of(t, ci_svc_t, hc_timer);
+    ci_sup_t *sup = svc->sup;
+    const ci_healthcheck_t *hc = &svc->conf->healthcheck;
+    if (svc->state != CI_SVC_RUNNING || svc->probe_running || svc->probe) return;
+    svc->probe_start_ms = ci_now_ms();
+    svc->probe_start_unix_ms = unix_ms();
+
+    if (hc->kind == CI_HC_HTTP || hc->kind == CI_HC_TCP) {
+        int r = ci_probe_start(sup->loop, hc, svc->url_index, native_probe_cb, svc, &svc->probe);
+        if (r < 0) {
+            svc->probe = NULL;
+            char out[128];
+            snprintf(out, sizeof out, "unable to start probe: %s", ci_strerror(r));
+            health_result(svc, false, -1, out);
+        }
+        return;
+    }
+
+    /* CMD / CMD-SHELL: a process in its own group, output captured. */
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        health_result(svc, false, -1, "unable to create a pipe for the probe");
+        return;
+    }
+    ci_spawn_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.argv = hc->argv;
+    o.envp = svc->envp;
+    o.cwd = svc->conf->working_dir;
+    o.user = svc->conf->user;
+    o.stdio[0] = sup->devnull;
+    o.stdio[1] = fds[1];
+    o.stdio[2] = fds[1];
+    o.group = CI_SPAWN_SETSID;
+    char err[512];
+    pid_t pid;
+    int exec_errno;
+    int r = ci_spawn(&o, &pid, &exec_errno, err, sizeof err);
+    close(fds[1]);
+    if (r < 0) {
+        close(fds[0]);
+        health_result(svc, false, -1, err);
+        return;
+    }
+    svc->probe_pid = pid;
+    svc->probe_running = true;
+    svc->probe_exited = false;
+    svc->probe_timed_out = false;
+    svc->probe_abandoned = false;
+    svc->probe_len = 0;
+    if (exec_errno) {
+        size_t n = strlen(err);
+        if (n > sizeof svc->probe_buf) n = sizeof svc->probe_buf;
+        memcpy(svc->probe_buf, err, n);
+        svc->probe_len = n;
+    }
+    uv_pipe_init(sup->loop, &svc->probe_out, 0);
+    svc->probe_out.data = svc;
+    svc->probe_out_open = true;
+    if (uv_pipe_open(&svc->probe_out, fds[0]) == 0) {
+        uv_read_start((uv_stream_t *)&svc->probe_out, probe_alloc_cb, probe_read_cb);
+    } else {
+        close(fds[0]);
+        uv_close((uv_handle_t *)&svc->probe_out, probe_out_closed_then_finish);
+    }
+    uv_timer_start(&svc->probe_timer, probe_timeout_fire, hc->timeout_ms, 0);
+}
+
+/* A probe in flight is dropped (the service exited or is stopping). */
+static void probe_abandon(ci_svc_t *svc)
+{
+    if (svc->probe) {
+        ci_probe_cancel(svc->probe);
+        svc->probe = NULL;
+    }
+    if (svc->probe_running) {
+        svc->probe_abandoned = true;
+        uv_timer_stop(&svc->probe_timer);
+        if (svc->probe_pid > 0) kill(-svc->probe_pid, SIGKILL);
+    }
+}
+
+static void health_schedule(ci_svc_t *svc)
+{
+    const ci_healthcheck_t *hc = &svc->conf->healthcheck;
+    if (hc->kind == CI_HC_NONE || svc->state != CI_SVC_RUNNING) return;
+    uint64_t delay = ci_health_next_delay(&svc->health, hc, ci_now_ms());
+    uv_timer_start(&svc->hc_timer, probe_start, delay, 0);
+}
+
+/* ---- reload ------------------------------------------------------------ */
+
+static bool reload_snapshot(ci_svc_t *svc)
+{
+    bool changed = false;
+    for (size_t i = 0; i < svc->conf->nreload_watch && i < CI_MAX_WATCH; i++) {
+        struct stat st;
+        ci_file_id_t id = {0};
+        if (stat(svc->conf->reload_watch[i], &st) == 0) {
+            id.exists = true;
+            id.dev = st.st_dev;
+            id.ino = st.st_ino;
+            id.size = st.st_size;
+            id.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+            id.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+        }
+        if (memcmp(&id, &svc->rl_ids[i], sizeof id) != 0) changed = true;
+        svc->rl_ids[i] = id;
+    }
+    return changed;
+}
+
+static void reload_arm(ci_svc_t *svc);
+
+static void reload_fire(uv_timer_t *t)
+{
+    ci_svc_t *svc = ci_container_of(t, ci_svc_t, rl_timer);
+    reload_arm(svc); /* directories may have appeared */
+    if (!reload_snapshot(svc)) return;
+    if (svc->state != CI_SVC_RUNNING) return;
+    ci_log_eventf(CI_LOG_INFO, svc->conf->name, "reload", svc->pid,
+                  "watched files changed, sending %s", ci_signal_name(svc->conf->reload_signal));
+    send_group(svc, svc->conf->reload_signal);
+}
+
+static void reload_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    ci_svc_t *svc = h->data;
+    /* Debounced: a cert + key pair replaced together reloads once. */
+    uv_timer_start(&svc->rl_timer, reload_fire, RELOAD_DEBOUNCE_MS, 0);
+}
+
+static void reload_arm(ci_svc_t *svc)
+{
+    for (size_t i = 0; i < svc->nrl; i++) {
+        if (!svc->rl[i]) continue;
+        uv_fs_event_stop(svc->rl[i]);
+        uv_close((uv_handle_t *)svc->rl[i], fs_watch_close_cb);
+        svc->rl[i] = NULL;
+    }
+    svc->nrl = 0;
+    if (svc->sup->shutting_down) return;
+    for (size_t i = 0; i < svc->conf->nreload_watch && i < CI_MAX_WATCH; i++)
+        svc->rl[svc->nrl++] = watch_dir_of(svc->sup, svc->conf->reload_watch[i], reload_event, svc);
+}
+
+/* ---- setup and teardown ------------------------------------------------ */
+
+static void close_quietly(uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, h->type == UV_FS_EVENT ? fs_watch_close_cb : NULL);
+}
+
+static int svc_init(ci_sup_t *sup, ci_svc_t *svc, size_t idx)
+{
+    const ci_service_conf_t *c = &sup->cfg->services[idx];
+    svc->sup = sup;
+    svc->conf = c;
+    svc->idx = idx;
+    svc->state = CI_SVC_WAITING;
+    svc->waiting_for = -1;
+    svc->prefix = c->log_prefix ? c->log_prefix : c->name;
+    uv_timer_init(sup->loop, &svc->timer);
+    uv_timer_init(sup->loop, &svc->hc_timer);
+    uv_timer_init(sup->loop, &svc->probe_timer);
+    uv_timer_init(sup->loop, &svc->rl_timer);
+    uv_timer_init(sup->loop, &svc->renew_timer);
+    svc->envp = ci_env_merge(environ, c->environment, c->environment_len);
+    if (!svc->envp) return -ENOMEM;
+    svc->dep_generation = calloc(c->ndepends_on + 1, sizeof *svc->dep_generation);
+    if (!svc->dep_generation) return -ENOMEM;
+    if (c->is_certgen) {
+        /* The certificate is made by this binary in a child process, so a
+         * slow RSA 4096 key never blocks the loop. */
+        const ci_certgen_conf_t *g = &c->certgen;
+        char days[16], renew[32];
+        snprintf(days, sizeof days, "%d", g->days);
+        size_t dlen = 0;
+        for (size_t i = 0; i < g->ndomains; i++) dlen += strlen(g->domains[i]) + 1;
+        svc->domains = calloc(1, dlen + 1);
+        if (!svc->domains) return -ENOMEM;
+        for (size_t i = 0; i < g->ndomains; i++) {
+            if (i) strcat(svc->domains, ",");
+            strcat(svc->domains, g->domains[i]);
+        }
+        const char *args[24];
+        size_t n = 0;
+        args[n++] = sup->opts.self_exe;
+        args[n++] = "certgen";
+        args[n++] = "--cert";
+        args[n++] = g->cert;
+        args[n++] = "--key";
+        args[n++] = g->key;
+        args[n++] = "--domain";
+        args[n++] = svc->domains;
+        args[n++] = "--key-type";
+        args[n++] = g->key_type;
+        args[n++] = "--days";
+        args[n++] = days;
+        args[n++] = "--subject";
+        args[n++] = g->subject;
+        if (g->renew_before_ms) {
+            snprintf(renew, sizeof renew, "%llums", (unsigned long long)g->renew_before_ms);
+            args[n++] = "--renew-before";
+            args[n++] = renew;
+        }
+        if (g->owner) {
+            args[n++] = "--owner";
+            args[n++] = g->owner;
+        }
+        args[n] = NULL;
+        svc->argv = calloc(n + 1, sizeof *svc->argv);
+        if (!svc->argv) return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            if (!(svc->argv[i] = strdup(args[i]))) return -ENOMEM;
+        svc->own_argv = true;
+    } else {
+        svc->argv = c->command;
+    }
+    return 0;
+}
+
+static void svc_free(ci_svc_t *svc)
+{
+    ci_env_free(svc->envp);
+    free(svc->dep_generation);
+    free(svc->domains);
+    if (svc->own_argv) {
+        for (size_t i = 0; svc->argv && svc->argv[i]; i++) free(svc->argv[i]);
+        free(svc->argv);
+    }
+}
+
+int ci_sup_run(const ci_sup_opts_t *opts)
+{
+    ci_sup_t sup_s;
+    ci_sup_t *sup = &sup_s;
+    int rc = 1;
+    memset(sup, 0, sizeof *sup);
+    sup->opts = *opts;
+    sup->cfg = opts->cfg;
+    sup->n = sup->cfg->nservices;
+    sup->exit_code = 0;
+    sup->is_pid1 = getpid() == 1;
+    sup->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    if (!sup->is_pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        ci_log_eventf(CI_LOG_WARN, NULL, "subreaper", -1,
+                      "unable to become a child subreaper: %s; orphans will not be reaped",
+                      ci_strerror(errno));
+
+    /* A broken stdout must not kill the init. */
+    signal(SIGPIPE, SIG_IGN);
+
+    sup->loop = &sup->loop_s;
+    if (uv_loop_init(sup->loop) != 0) {
+        ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "unable to initialise the event loop");
+        return 1;
+    }
+    sup->svcs = calloc(sup->n, sizeof *sup->svcs);
+    sup->order = calloc(sup->n, sizeof *sup->order);
+    if (!sup->svcs || !sup->order) goto oom;
+    if (ci_sup_start_order(sup) < 0) goto oom;
+
+    bool prefix = sup->cfg->log_prefix && !opts->tini_mode;
+    if (prefix) {
+        if (ci_logmux_new(sup->loop, STDOUT_FILENO, STDERR_FILENO, sup->cfg->log_timestamps,
+                          &sup->mux) < 0)
+            goto oom;
+        size_t w = 0;
+        for (size_t i = 0; i < sup->n; i++) {
+            const ci_service_conf_t *c = &sup->cfg->services[i];
+            size_t l = strlen(c->log_prefix ? c->log_prefix : c->name);
+            if (l > w) w = l;
+        }
+        ci_logmux_set_width(sup->mux, w);
+    }
+    for (size_t i = 0; i < sup->n; i++)
+        if (svc_init(sup, &sup->svcs[i], i) < 0) goto oom;
+
+    uv_timer_init(sup->loop, &sup->deadline);
+    sup->deadline.data = sup;
+    uv_signal_init(sup->loop, &sup->sigchld);
+    sup->sigchld.data = sup;
+    uv_signal_start(&sup->sigchld, sigchld_cb, SIGCHLD);
+    for (int s = 1; s < NSIG; s++) {
+        if (!forwardable(s)) continue;
+        if (!opts->tini_mode && s > 31) continue; /* real-time: only in `--` mode */
+        uv_signal_t *h = &sup->sigs[sup->nsigs++];
+        uv_signal_init(sup->loop, h);
+        h->data = sup;
+        uv_signal_start(h, signal_cb, s);
+    }
+
+    ci_sup_ctl_open(sup);
+    for (size_t i = 0; i < sup->n; i++) {
+        ci_svc_t *svc = &sup->svcs[i];
+        if (svc->conf->nreload_watch) {
+            reload_arm(svc);
+            reload_snapshot(svc);
+        }
+        if (ci_sup_state_is_stopped(sup, svc->conf->name) &&
+            svc->conf->restart == CI_RESTART_UNLESS_STOPPED) {
+            svc->state = CI_SVC_STOPPED;
+            svc->manual_stop = true;
+            ci_log_eventf(CI_LOG_INFO, svc->conf->name, "stopped", -1,
+                          "not started: stopped with `ctl stop` (unless-stopped)");
+        }
+    }
+
+    kick(sup);
+    check_done(sup);
+    uv_run(sup->loop, UV_RUN_DEFAULT);
+    rc = sup->exit_code;
+
+    /* Teardown: close every handle, let close callbacks run, then free. */
+    ci_sup_ctl_close(sup);
+    for (size_t i = 0; i < sup->n; i++) {
+        waitfor_stop(&sup->svcs[i]);
+        for (size_t j = 0; j < sup->svcs[i].nrl; j++)
+            if (sup->svcs[i].rl[j]) {
+                uv_fs_event_stop(sup->svcs[i].rl[j]);
+                uv_close((uv_handle_t *)sup->svcs[i].rl[j], fs_watch_close_cb);
+            }
+        probe_abandon(&sup->svcs[i]);
+    }
+    if (sup->mux) ci_logmux_close(sup->mux);
+    uv_walk(sup->loop, walk_close, NULL);
+    uv_run(sup->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(sup->loop) != 0)
+        ci_log_eventf(CI_LOG_DEBUG, NULL, "loop", -1, "event loop not fully closed");
+    ci_probe_cleanup();
+    for (size_t i = 0; i < sup->n; i++) svc_free(&sup->svcs[i]);
+    free(sup->svcs);
+    free(sup->order);
+    if (sup->devnull >= 0) close(sup->devnull);
+    return rc;
+
+oom:
+    ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "out of memory");
+    (void)close_quietly;
+    return 1;
+}
+
+int ci_sup_start_order(ci_sup_t *sup)
+{
+    ci_error_t err;
+    if (ci_graph_resolve(sup->cfg, sup->order, NULL, &err) < 0) {
+        ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "%s", err.msg);
+        return -EINVAL;
+    }
+    return 0;
+}
