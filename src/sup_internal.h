@@ -104,6 +104,7 @@ typedef struct ci_sup {
     bool finished;
     bool no_children;
     bool in_kick;
+    bool code_decided; /* an essential service decided the exit code */
     int exit_code;
     uint64_t deadline_ms;
     unsigned long orphans;

@@ -124,8 +124,10 @@ static void svc_fail(ci_svc_t *svc, const char *why)
     svc->failed = true;
     snprintf(svc->reason, sizeof svc->reason, "%s", why);
     ci_log_eventf(CI_LOG_ERROR, svc->conf->name, "failed", -1, "not started: %s", why);
-    if (svc->conf->essential && !sup->shutting_down)
+    if (svc->conf->essential && !sup->shutting_down) {
+        sup->code_decided = true;
         begin_shutdown(sup, 1, "an essential service could not start");
+    }
 }
 
 static void svc_spawn(ci_svc_t *svc)
@@ -415,10 +417,7 @@ static void check_done(ci_sup_t *sup)
         /* A ctl-stopped service may be started again: keep running. */
         if (s == CI_SVC_STOPPED && sup->svcs[i].manual_stop) return;
     }
-    int code = 0;
-    for (size_t i = 0; i < sup->n; i++)
-        if (sup->svcs[i].failed) code = 1;
-    begin_shutdown(sup, code, NULL);
+    begin_shutdown(sup, 0, NULL); /* finish() turns failures into 1 */
 }
 
 /* ---- exits and restarts ------------------------------------------------ */
@@ -514,7 +513,8 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
                   ok ? "" : ", not restarting");
     if (c->is_certgen && ok && c->certgen.renew_before_ms)
         uv_timer_start(&svc->renew_timer, renew_fire, RENEW_CHECK_MS, 0);
-    if (c->essential) {
+    if (c->essential && !sup->shutting_down) {
+        sup->code_decided = true;
         begin_shutdown(sup, status_code(status), "an essential service ended");
         return;
     }
@@ -671,6 +671,11 @@ static void finish(ci_sup_t *sup)
 {
     if (sup->finished) return;
     sup->finished = true;
+    /* A service that failed for good before any stop was requested fails
+     * the init, unless an essential service's end decided the code. */
+    if (!sup->opts.tini_mode && !sup->code_decided && sup->exit_code == 0)
+        for (size_t i = 0; i < sup->n; i++)
+            if (sup->svcs[i].failed) sup->exit_code = 1;
     if (sup->orphans)
         ci_log_eventf(CI_LOG_INFO, NULL, "reaped", -1, "reaped %lu orphaned processes",
                       sup->orphans);
