@@ -233,7 +233,9 @@ static int cmd_bigline(long bytes, bool to_stderr)
     if (!buf) die("out of memory");
     for (size_t i = 0; i < n; i++) buf[i] = pat[i % 16];
     buf[n] = '\n';
-    return write_all(to_stderr ? 2 : 1, buf, n + 1) < 0 ? 1 : 0;
+    int rc = write_all(to_stderr ? 2 : 1, buf, n + 1) < 0 ? 1 : 0;
+    free(buf);
+    return rc;
 }
 
 static int cmd_lines(long n)
