@@ -251,6 +251,42 @@ static void huge_line_split(void **state)
     free(line);
 }
 
+static long rss_kib(void)
+{
+    char line[256];
+    long kib = -1;
+    FILE *f = fopen("/proc/self/status", "re");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmRSS:", 6)) kib = atol(line + 6);
+    fclose(f);
+    return kib;
+}
+
+/* After a 2 MiB line the stream (still open) gives its big buffer back. */
+static void buffer_shrinks_after_long_line(void **state)
+{
+    struct fixture *f = *state;
+    int fds[2];
+    size_t n = 2 * 1024 * 1024;
+    char *line = pattern(n + 1);
+    line[n] = '\n';
+    open_stream(f, "s", fds);
+    int keep = dup(fds[0]); /* holds the stream open after the writer exits */
+    assert_true(keep >= 0);
+    long before = rss_kib();
+    pid_t pid = spawn_writer(fds[0], line, n + 1);
+    while (lseek(f->out, 0, SEEK_END) < (off_t)(4 + n + 1)) uv_run(&f->loop, UV_RUN_ONCE);
+    reap(pid);
+    long after = rss_kib();
+    assert_int_equal(ci_logmux_open_streams(f->mux), 1);
+    assert_true(after - before < 512); /* KiB: the 2+ MiB buffer is unmapped */
+    close(keep);
+    close(fds[1]);
+    run_streams(f);
+    free(line);
+}
+
 static void padding(void **state)
 {
     struct fixture *f = *state;
@@ -451,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(partial_final_line, setup, teardown),
         cmocka_unit_test_setup_teardown(megabyte_line_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(huge_line_split, setup, teardown),
+        cmocka_unit_test_setup_teardown(buffer_shrinks_after_long_line, setup, teardown),
         cmocka_unit_test_setup_teardown(padding, setup, teardown),
         cmocka_unit_test_setup_teardown(timestamps, setup, teardown),
         cmocka_unit_test_setup_teardown(grandchild_keeps_stream_open, setup, teardown),
