@@ -635,7 +635,19 @@ static int get_days(ctx_t *c, json_t *v, int *out)
 
 static int get_user(ctx_t *c, json_t *v, char **out, const char *expected)
 {
-    int r = get_str(c, v, out);
+    int r;
+    if (json_is_integer(v)) { /* a bare uid, as YAML users write it */
+        char buf[32];
+        json_int_t n = json_integer_value(v);
+        if (n < 0 || n >= 4294967295LL) return fail(c, "invalid uid %lld", (long long)n);
+        snprintf(buf, sizeof(buf), "%lld", (long long)n);
+        free(*out);
+        *out = strdup(buf);
+        return *out ? 0 : -ENOMEM;
+    }
+    if (!json_is_string(v))
+        return fail(c, "expected a string (or a numeric uid), got %s", type_name(v));
+    r = get_str(c, v, out);
     if (r) return r;
     if (!user_ok(*out)) return fail(c, "invalid user \"%s\" (expected %s)", *out, expected);
     return 0;
