@@ -122,6 +122,10 @@ typedef struct ci_config {
     uint64_t shutdown_timeout_ms; /* default 9s */
     ci_service_conf_t *services;
     size_t nservices;
+    /* Filled by ci_graph_resolve during loading (owned by the config): */
+    size_t *start_order; /* nservices indices: waves flattened, config order within a wave */
+    unsigned *wave;      /* wave[i]: the start wave of service i (0 = no dependencies) */
+    unsigned nwaves;
 } ci_config_t;
 
 /* Loads, interpolates and validates FILE. On success *out is a new config
