@@ -121,8 +121,7 @@ int ci_cli_run(int argc, char **argv)
         return usage_error("--log-format: expected text or json, got \"%s\"", log_format);
     const char *env;
     if ((env = getenv("CHROMA_INIT_KILL_GROUP")) && !strcmp(env, "1")) kill_group = true;
-    if ((env = getenv("CHROMA_INIT_REMAP_EXIT")) && *env &&
-        parse_codes(env, remap, &nremap) < 0)
+    if ((env = getenv("CHROMA_INIT_REMAP_EXIT")) && *env && parse_codes(env, remap, &nremap) < 0)
         return usage_error("CHROMA_INIT_REMAP_EXIT: invalid exit codes \"%s\"", env);
 
     char exe[PATH_MAX];
@@ -141,8 +140,8 @@ int ci_cli_run(int argc, char **argv)
         ci_config_t cfg;
         ci_service_conf_t svc;
         tini_config(&cfg, &svc, argv + i, (size_t)(argc - i));
-        ci_log_setup(log_format && !strcmp(log_format, "json") ? CI_LOG_JSON : CI_LOG_TEXT,
-                     verbose, true);
+        ci_log_setup(log_format && !strcmp(log_format, "json") ? CI_LOG_JSON : CI_LOG_TEXT, verbose,
+                     true);
         opts.cfg = &cfg;
         return ci_sup_run(&opts);
     }

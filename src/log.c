@@ -24,10 +24,14 @@ void ci_log_setup(ci_log_format_t format, bool verbose, bool quiet)
 static const char *level_name(ci_log_level_t level)
 {
     switch (level) {
-    case CI_LOG_DEBUG: return "debug";
-    case CI_LOG_INFO: return "info";
-    case CI_LOG_WARN: return "warning";
-    case CI_LOG_ERROR: return "error";
+    case CI_LOG_DEBUG:
+        return "debug";
+    case CI_LOG_INFO:
+        return "info";
+    case CI_LOG_WARN:
+        return "warning";
+    case CI_LOG_ERROR:
+        return "error";
     }
     return "info";
 }
@@ -87,12 +91,12 @@ void ci_log_eventf(ci_log_level_t level, const char *service, const char *event,
         clock_gettime(CLOCK_MONOTONIC, &mono);
         off += strftime(line, sizeof line, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
         /* mono_us: a monotonic timestamp, for ordering and timing events. */
-        off += (size_t)snprintf(line + off, sizeof line - off,
-                                ".%03ldZ\",\"mono_us\":%llu,\"level\":\"%s\"",
-                                (long)tv.tv_usec / 1000,
-                                (unsigned long long)mono.tv_sec * 1000000ull +
-                                    (unsigned long long)mono.tv_nsec / 1000ull,
-                                level_name(level));
+        off +=
+            (size_t)snprintf(line + off, sizeof line - off,
+                             ".%03ldZ\",\"mono_us\":%llu,\"level\":\"%s\"", (long)tv.tv_usec / 1000,
+                             (unsigned long long)mono.tv_sec * 1000000ull +
+                                 (unsigned long long)mono.tv_nsec / 1000ull,
+                             level_name(level));
         if (service) {
             off += (size_t)snprintf(line + off, sizeof line - off, ",\"service\":\"");
             json_escape(line, sizeof line, &off, service);
@@ -109,8 +113,8 @@ void ci_log_eventf(ci_log_level_t level, const char *service, const char *event,
         line[off++] = '}';
         line[off++] = '\n';
     } else {
-        const char *lv = level >= CI_LOG_WARN ? (level == CI_LOG_ERROR ? "error: " : "warning: ")
-                                              : "";
+        const char *lv =
+            level >= CI_LOG_WARN ? (level == CI_LOG_ERROR ? "error: " : "warning: ") : "";
         int n = snprintf(line, sizeof line - 1, "chroma-init: %s%s%s%s\n", service ? service : "",
                          service ? ": " : "", lv, msg);
         if (n < 0) return;
@@ -124,6 +128,7 @@ const char *ci_strerror(int err)
 {
     static __thread char buf[128];
     snprintf(buf, sizeof buf, "%s", strerror(err < 0 ? -err : err));
-    if (buf[0] >= 'A' && buf[0] <= 'Z' && buf[1] >= 'a' && buf[1] <= 'z') buf[0] = (char)(buf[0] + 32);
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && buf[1] >= 'a' && buf[1] <= 'z')
+        buf[0] = (char)(buf[0] + 32);
     return buf;
 }

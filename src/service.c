@@ -28,8 +28,7 @@ uint64_t ci_health_next_delay(const ci_health_t *h, const ci_healthcheck_t *hc, 
 
 ci_health_change_t ci_health_result(ci_health_t *h, const ci_healthcheck_t *hc,
                                     uint64_t probe_start_ms, bool ok, int exit_code,
-                                    const char *output, int64_t start_unix_ms,
-                                    int64_t end_unix_ms)
+                                    const char *output, int64_t start_unix_ms, int64_t end_unix_ms)
 {
     if (h->nlog == CI_HEALTH_LOG_LEN) {
         memmove(&h->log[0], &h->log[1], sizeof h->log[0] * (CI_HEALTH_LOG_LEN - 1));
@@ -65,10 +64,14 @@ ci_health_change_t ci_health_result(ci_health_t *h, const ci_healthcheck_t *hc,
 const char *ci_health_status_name(ci_health_status_t s)
 {
     switch (s) {
-    case CI_HEALTH_NONE: return "none";
-    case CI_HEALTH_STARTING: return "starting";
-    case CI_HEALTH_HEALTHY: return "healthy";
-    case CI_HEALTH_UNHEALTHY: return "unhealthy";
+    case CI_HEALTH_NONE:
+        return "none";
+    case CI_HEALTH_STARTING:
+        return "starting";
+    case CI_HEALTH_HEALTHY:
+        return "healthy";
+    case CI_HEALTH_UNHEALTHY:
+        return "unhealthy";
     }
     return "none";
 }
@@ -83,9 +86,11 @@ bool ci_restart_wanted(const ci_service_conf_t *conf, bool exited_ok, int restar
 {
     if (stop_requested) return false;
     switch (conf->restart) {
-    case CI_RESTART_NO: return false;
+    case CI_RESTART_NO:
+        return false;
     case CI_RESTART_ALWAYS:
-    case CI_RESTART_UNLESS_STOPPED: return true;
+    case CI_RESTART_UNLESS_STOPPED:
+        return true;
     case CI_RESTART_ON_FAILURE:
         if (exited_ok) return false;
         return conf->restart_max < 0 || restarts < conf->restart_max;
@@ -104,9 +109,15 @@ ci_dep_verdict_t ci_dep_evaluate(const ci_dep_t *dep, const ci_dep_view_t *v)
 {
     bool met = false;
     switch (dep->condition) {
-    case CI_COND_STARTED: met = v->started; break;
-    case CI_COND_HEALTHY: met = v->healthy; break;
-    case CI_COND_COMPLETED: met = v->completed_ok; break;
+    case CI_COND_STARTED:
+        met = v->started;
+        break;
+    case CI_COND_HEALTHY:
+        met = v->healthy;
+        break;
+    case CI_COND_COMPLETED:
+        met = v->completed_ok;
+        break;
     }
     if (met) return CI_DEP_MET;
     if (v->ended) return dep->required ? CI_DEP_FATAL : CI_DEP_MET;

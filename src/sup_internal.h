@@ -30,10 +30,10 @@ typedef struct ci_svc {
     const ci_service_conf_t *conf; /* borrowed from the config */
     size_t idx;
     const char *prefix;
-    char **argv;                   /* conf->command, or owned (certgen) */
+    char **argv; /* conf->command, or owned (certgen) */
     bool own_argv;
-    char *domains;                 /* certgen: the comma list */
-    char **envp;                   /* owned: the init's environment + the service's */
+    char *domains; /* certgen: the comma list */
+    char **envp;   /* owned: the init's environment + the service's */
 
     ci_svc_state_t state;
     pid_t pid;
@@ -51,10 +51,10 @@ typedef struct ci_svc {
     bool failed;             /* ended for good, unsuccessfully */
     bool renewal_run;        /* certgen re-run for renewal */
     char reason[512];
-    long waiting_for;        /* index of the dependency last reported, or -1 */
-    unsigned generation;     /* incremented at each start */
+    long waiting_for;         /* index of the dependency last reported, or -1 */
+    unsigned generation;      /* incremented at each start */
     unsigned *dep_generation; /* generation of each dependency when we started */
-    uv_timer_t timer;        /* backoff, kill after grace, wait_for timeout */
+    uv_timer_t timer;         /* backoff, kill after grace, wait_for timeout */
 
     /* health */
     ci_health_t health;

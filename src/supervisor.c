@@ -106,9 +106,12 @@ static ci_dep_view_t dep_view(const ci_svc_t *d)
 static const char *cond_name(ci_condition_t c)
 {
     switch (c) {
-    case CI_COND_STARTED: return "service_started";
-    case CI_COND_HEALTHY: return "service_healthy";
-    case CI_COND_COMPLETED: return "service_completed_successfully";
+    case CI_COND_STARTED:
+        return "service_started";
+    case CI_COND_HEALTHY:
+        return "service_healthy";
+    case CI_COND_COMPLETED:
+        return "service_completed_successfully";
     }
     return "?";
 }
@@ -579,7 +582,8 @@ static void advance_shutdown(ci_sup_t *sup)
     bool alive = false;
     for (size_t k = sup->n; k-- > 0;) {
         ci_svc_t *svc = &sup->svcs[sup->order[k]];
-        if (svc->state == CI_SVC_RUNNING && !has_live_dependent(sup, svc->idx)) svc_stop(svc, false);
+        if (svc->state == CI_SVC_RUNNING && !has_live_dependent(sup, svc->idx))
+            svc_stop(svc, false);
         if (svc_alive(svc)) alive = true;
     }
     if (!alive) final_phase(sup);
@@ -760,7 +764,8 @@ static bool forwardable(int sig)
     case SIGTRAP:
     case SIGSYS:
     case SIGTTIN:
-    case SIGTTOU: return false;
+    case SIGTTOU:
+        return false;
     }
     return sig < SIGRTMIN || sig > 32; /* glibc keeps 32 and 33 */
 }
@@ -803,8 +808,8 @@ static void health_result(ci_svc_t *svc, bool ok, int exit_code, const char *out
     ci_sup_t *sup = svc->sup;
     const ci_service_conf_t *c = svc->conf;
     ci_health_change_t ch =
-        ci_health_result(&svc->health, &c->healthcheck, svc->probe_start_ms, ok, exit_code,
-                         output, svc->probe_start_unix_ms, unix_ms());
+        ci_health_result(&svc->health, &c->healthcheck, svc->probe_start_ms, ok, exit_code, output,
+                         svc->probe_start_unix_ms, unix_ms());
     if (ch == CI_HEALTH_BECAME_HEALTHY) {
         ci_log_eventf(CI_LOG_INFO, c->name, "healthy", svc->pid, "healthy after %.3fs",
                       (double)(ci_now_ms() - svc->started_ms) / 1000.0);
@@ -818,8 +823,7 @@ static void health_result(ci_svc_t *svc, bool ok, int exit_code, const char *out
             return;
         }
     } else if (!ok) {
-        ci_log_eventf(CI_LOG_DEBUG, c->name, "probe-failed", svc->pid, "probe failed: %s",
-                      output);
+        ci_log_eventf(CI_LOG_DEBUG, c->name, "probe-failed", svc->pid, "probe failed: %s", output);
     }
     health_schedule(svc);
     if (ch != CI_HEALTH_SAME) kick(sup);

@@ -25,16 +25,16 @@ typedef enum ci_health_status {
 typedef struct ci_health_probe_log {
     int64_t start_unix_ms; /* wall clock, for `docker inspect`-shaped output */
     int64_t end_unix_ms;
-    int exit_code;         /* 0 healthy, 1 unhealthy, -1 timeout/error (as Docker) */
+    int exit_code; /* 0 healthy, 1 unhealthy, -1 timeout/error (as Docker) */
     char output[CI_HEALTH_OUTPUT_MAX + 1];
 } ci_health_probe_log_t;
 
 typedef struct ci_health {
     ci_health_status_t status;
     int failing_streak;
-    uint64_t started_ms;   /* when the service (re)started, monotonic */
+    uint64_t started_ms;    /* when the service (re)started, monotonic */
     bool start_period_over; /* after the first success, or once start_period elapsed */
-    size_t nlog;           /* entries in log (ring, newest last) */
+    size_t nlog;            /* entries in log (ring, newest last) */
     ci_health_probe_log_t log[CI_HEALTH_LOG_LEN];
 } ci_health_t;
 
@@ -58,8 +58,7 @@ uint64_t ci_health_next_delay(const ci_health_t *h, const ci_healthcheck_t *hc, 
  * make it unhealthy; a success makes it healthy and ends the start period. */
 ci_health_change_t ci_health_result(ci_health_t *h, const ci_healthcheck_t *hc,
                                     uint64_t probe_start_ms, bool ok, int exit_code,
-                                    const char *output, int64_t start_unix_ms,
-                                    int64_t end_unix_ms);
+                                    const char *output, int64_t start_unix_ms, int64_t end_unix_ms);
 
 const char *ci_health_status_name(ci_health_status_t s);
 /* The newest log entry, or NULL. */
@@ -83,17 +82,17 @@ uint64_t ci_backoff_delay_ms(unsigned streak);
 
 /* What a dependency looks like to its dependents. */
 typedef struct ci_dep_view {
-    bool started;       /* spawned at least once in its current life */
-    bool running;       /* a process is alive now */
-    bool healthy;       /* running and health == healthy */
-    bool completed_ok;  /* its last run exited 0 and it is not running */
-    bool ended;         /* ended for good: exited and will not run again, or failed to start */
+    bool started;      /* spawned at least once in its current life */
+    bool running;      /* a process is alive now */
+    bool healthy;      /* running and health == healthy */
+    bool completed_ok; /* its last run exited 0 and it is not running */
+    bool ended;        /* ended for good: exited and will not run again, or failed to start */
 } ci_dep_view_t;
 
 typedef enum ci_dep_verdict {
     CI_DEP_WAIT = 0, /* not met yet */
     CI_DEP_MET,
-    CI_DEP_FATAL,    /* ended for good without meeting the condition */
+    CI_DEP_FATAL, /* ended for good without meeting the condition */
 } ci_dep_verdict_t;
 
 ci_dep_verdict_t ci_dep_evaluate(const ci_dep_t *dep, const ci_dep_view_t *view);

@@ -19,11 +19,11 @@ typedef enum ci_spawn_group {
 } ci_spawn_group_t;
 
 typedef struct ci_spawn_opts {
-    char *const *argv;  /* borrowed; argv[0] looked up in PATH (of envp) if it has no '/' */
-    char *const *envp;  /* borrowed; the child's whole environment */
-    const char *cwd;    /* or NULL */
-    const char *user;   /* "name", "uid", "uid:gid", "name:group", or NULL */
-    int stdio[3];       /* fds to dup2 onto 0, 1, 2; -1 = inherit the init's */
+    char *const *argv; /* borrowed; argv[0] looked up in PATH (of envp) if it has no '/' */
+    char *const *envp; /* borrowed; the child's whole environment */
+    const char *cwd;   /* or NULL */
+    const char *user;  /* "name", "uid", "uid:gid", "name:group", or NULL */
+    int stdio[3];      /* fds to dup2 onto 0, 1, 2; -1 = inherit the init's */
     ci_spawn_group_t group;
 } ci_spawn_opts_t;
 

@@ -13,12 +13,12 @@
 typedef struct ci_sup ci_sup_t;
 
 typedef struct ci_sup_opts {
-    ci_config_t *cfg;       /* borrowed; must outlive the run */
-    bool tini_mode;         /* `--` mode: one command, every signal forwarded */
-    bool kill_group;        /* tini -g: forward to the child's process group */
-    const int *remap_exit;  /* tini -e: exit codes mapped to 0 */
+    ci_config_t *cfg;      /* borrowed; must outlive the run */
+    bool tini_mode;        /* `--` mode: one command, every signal forwarded */
+    bool kill_group;       /* tini -g: forward to the child's process group */
+    const int *remap_exit; /* tini -e: exit codes mapped to 0 */
     size_t nremap_exit;
-    const char *self_exe;   /* this binary, for certgen one-shots */
+    const char *self_exe; /* this binary, for certgen one-shots */
     bool verbose;
 } ci_sup_opts_t;
 
@@ -31,10 +31,10 @@ typedef enum ci_svc_state {
     CI_SVC_WAITING = 0, /* for dependencies or wait_for files */
     CI_SVC_RUNNING,
     CI_SVC_STOPPING,
-    CI_SVC_BACKOFF,     /* exited; restart scheduled */
-    CI_SVC_EXITED,      /* ended for good */
-    CI_SVC_STOPPED,     /* stopped on request */
-    CI_SVC_FAILED,      /* could not start, and will not */
+    CI_SVC_BACKOFF, /* exited; restart scheduled */
+    CI_SVC_EXITED,  /* ended for good */
+    CI_SVC_STOPPED, /* stopped on request */
+    CI_SVC_FAILED,  /* could not start, and will not */
 } ci_svc_state_t;
 
 const char *ci_svc_state_name(ci_svc_state_t s);

@@ -26,8 +26,7 @@ static ci_healthcheck_t hc_default(void)
 /* Runs one probe at time t that ends at t (fake clock). */
 static ci_health_change_t probe(ci_health_t *h, const ci_healthcheck_t *hc, uint64_t t, bool ok)
 {
-    return ci_health_result(h, hc, t, ok, ok ? 0 : 1, ok ? "ok" : "fail", (int64_t)t,
-                            (int64_t)t);
+    return ci_health_result(h, hc, t, ok, ok ? 0 : 1, ok ? "ok" : "fail", (int64_t)t, (int64_t)t);
 }
 
 static void starting_until_first_result(void **state)
@@ -166,8 +165,8 @@ static void log_keeps_last_five_and_caps_output(void **state)
     static char big[CI_HEALTH_OUTPUT_MAX * 2];
     memset(big, 'x', sizeof big - 1);
     for (int i = 0; i < 7; i++)
-        ci_health_result(&h, &hc, (uint64_t)i, i % 2 == 0, i % 2 == 0 ? 0 : 1,
-                         i == 6 ? big : "o", i * 10, i * 10 + 1);
+        ci_health_result(&h, &hc, (uint64_t)i, i % 2 == 0, i % 2 == 0 ? 0 : 1, i == 6 ? big : "o",
+                         i * 10, i * 10 + 1);
     assert_int_equal(h.nlog, CI_HEALTH_LOG_LEN);
     assert_int_equal(h.log[0].start_unix_ms, 20);
     const ci_health_probe_log_t *last = ci_health_last(&h);
