@@ -121,6 +121,14 @@ void ci_sup_reap(ci_sup_t *sup);
 void ci_sup_kill_children(ci_sup_t *sup, int sig);
 int ci_sup_start_order(ci_sup_t *sup);
 
+/* Actions, for the control socket. Each returns 0 or a negative errno with
+ * err set ("chromadb is already running"). */
+int ci_sup_svc_start(ci_svc_t *svc, char *err, size_t errlen);
+int ci_sup_svc_stop(ci_svc_t *svc, char *err, size_t errlen);
+int ci_sup_svc_restart(ci_svc_t *svc, char *err, size_t errlen);
+int ci_sup_svc_signal(ci_svc_t *svc, int sig, char *err, size_t errlen);
+void ci_sup_shutdown(ci_sup_t *sup, const char *why);
+
 /* Control socket (ctl.c). */
 void ci_sup_ctl_open(ci_sup_t *sup);
 void ci_sup_ctl_close(ci_sup_t *sup);

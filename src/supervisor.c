@@ -1276,3 +1276,81 @@ int ci_sup_start_order(ci_sup_t *sup)
     }
     return 0;
 }
+
+/* ---- actions for the control socket ------------------------------------ */
+
+int ci_sup_svc_start(ci_svc_t *svc, char *err, size_t errlen)
+{
+    ci_sup_t *sup = svc->sup;
+    if (sup->shutting_down) {
+        snprintf(err, errlen, "the init is shutting down");
+        return -ESHUTDOWN;
+    }
+    if (svc_alive(svc) || svc->state == CI_SVC_BACKOFF) {
+        if (svc->state == CI_SVC_STOPPING && svc->stop_requested) {
+            /* A stop in progress: run again once it has exited. */
+            svc->manual_stop = false;
+            svc->restart_after_stop = true;
+            return 0;
+        }
+        snprintf(err, errlen, "%s is already %s", svc->conf->name, ci_svc_state_name(svc->state));
+        return -EALREADY;
+    }
+    svc->manual_stop = false;
+    svc->stop_requested = false;
+    svc->failed = false;
+    svc->backoff_streak = 0;
+    if (svc->state != CI_SVC_WAITING) {
+        svc->state = CI_SVC_WAITING;
+        svc->waiting_for = -1;
+    }
+    ci_log_eventf(CI_LOG_INFO, svc->conf->name, "ctl-start", -1, "start requested");
+    kick(sup);
+    return 0;
+}
+
+int ci_sup_svc_stop(ci_svc_t *svc, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    svc->manual_stop = true;
+    svc->stop_requested = true;
+    svc->restart_after_stop = false;
+    ci_log_eventf(CI_LOG_INFO, svc->conf->name, "ctl-stop", svc->pid, "stop requested");
+    if (svc->state == CI_SVC_RUNNING) {
+        svc_stop(svc, false);
+    } else if (svc->state == CI_SVC_WAITING || svc->state == CI_SVC_BACKOFF) {
+        waitfor_stop(svc);
+        uv_timer_stop(&svc->timer);
+        svc->state = CI_SVC_STOPPED;
+        kick(svc->sup);
+    }
+    return 0;
+}
+
+int ci_sup_svc_restart(ci_svc_t *svc, char *err, size_t errlen)
+{
+    if (svc->state == CI_SVC_RUNNING) {
+        svc->manual_stop = false;
+        svc->stop_requested = true;
+        ci_log_eventf(CI_LOG_INFO, svc->conf->name, "ctl-restart", svc->pid, "restart requested");
+        svc_stop(svc, true);
+        return 0;
+    }
+    return ci_sup_svc_start(svc, err, errlen);
+}
+
+int ci_sup_svc_signal(ci_svc_t *svc, int sig, char *err, size_t errlen)
+{
+    if (!svc_alive(svc)) {
+        snprintf(err, errlen, "%s is not running", svc->conf->name);
+        return -ESRCH;
+    }
+    send_group(svc, sig);
+    return 0;
+}
+
+void ci_sup_shutdown(ci_sup_t *sup, const char *why)
+{
+    begin_shutdown(sup, sup->exit_code, why);
+}
