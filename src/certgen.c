@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -678,6 +679,19 @@ static void free_secret(char *p, size_t n)
 
 /* ---- files -------------------------------------------------------------- */
 
+/* Crash injection for the tests: CI_CERTGEN_CRASH_AT=<point> makes the
+ * process SIGKILL itself there (points: gen-key, gen-cert, gen-dir,
+ * preserved, current-direct, link:<name>, cert-link, key-link, swapped,
+ * half:key, half:cert, key-tmp, cert-tmp, key-renamed). */
+static void crash_point(const char *point, const char *arg)
+{
+    const char *at = getenv("CI_CERTGEN_CRASH_AT");
+    if (!at) return;
+    size_t n = strlen(point);
+    if (!strncmp(at, point, n) && (arg ? at[n] == ':' && !strcmp(at + n + 1, arg) : !at[n]))
+        raise(SIGKILL);
+}
+
 static int random_hex(char out[HEX_LEN + 1])
 {
     unsigned char b[HEX_LEN / 2];
@@ -744,7 +758,9 @@ static int file_write_at(int dirfd, const char *name, mode_t mode, uid_t uid, gi
         ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)) {
         rc = -errno;
     } else {
-        rc = write_all(fd, data, len);
+        rc = write_all(fd, data, len / 2);
+        crash_point("half", mode == 0600 ? "key" : "cert");
+        if (rc == 0) rc = write_all(fd, data + len / 2, len - len / 2);
         if (rc == 0 && fsync(fd) < 0) rc = -errno;
     }
     if (close(fd) < 0 && rc == 0) rc = -errno;
@@ -844,6 +860,7 @@ static int link_swap(int dirfd, const char *prefix, const char *name, const char
     if (rc < 0) return rc;
     snprintf(tmp, sizeof(tmp), "%slink-%s", prefix, hex);
     if (symlinkat(target, dirfd, tmp) < 0) return -errno;
+    crash_point("link", name);
     if (renameat(dirfd, tmp, dirfd, name) < 0) {
         rc = -errno;
         unlinkat(dirfd, tmp, 0);
@@ -892,14 +909,17 @@ static int install_same_dir(const req_t *r, int dirfd, const char *kpem, size_t 
         rc = fail_errno(err, -rc, "unable to write %s", c->key);
         goto fail;
     }
+    crash_point("gen-key", NULL);
     if ((rc = file_write_at(gfd, r->cert_base, 0644, r->uid, r->gid, cpem, clen)) < 0) {
         rc = fail_errno(err, -rc, "unable to write %s", c->cert);
         goto fail;
     }
+    crash_point("gen-cert", NULL);
     if (fsync(gfd) < 0) {
         rc = fail_errno(err, errno, "unable to write %s/%s", r->cert_dir, gen);
         goto fail;
     }
+    crash_point("gen-dir", NULL);
 
     /* 2. The user-facing paths become symlinks through `current`. While they
      * are switched one at a time, `current` points at a generation holding
@@ -924,6 +944,7 @@ static int install_same_dir(const req_t *r, int dirfd, const char *kpem, size_t 
                  fsync(kfd) == 0 && link_swap(dirfd, prefix, current, keep) == 0 &&
                  fsync(dirfd) == 0;
             if (kfd >= 0) close(kfd);
+            if (ok) crash_point("preserved", NULL);
             if (!ok) { /* cannot preserve (e.g. another file system): switch directly */
                 gen_dir_remove(dirfd, keep);
                 keep[0] = '\0';
@@ -933,14 +954,18 @@ static int install_same_dir(const req_t *r, int dirfd, const char *kpem, size_t 
             rc = fail_errno(err, -rc, "unable to write %s/%s", r->cert_dir, current);
             goto fail;
         }
+        if (!keep[0]) crash_point("current-direct", NULL);
         if (fsync(dirfd) < 0 || (rc = link_swap(dirfd, prefix, r->cert_base, ctarget)) < 0) {
             rc = fail_errno(err, rc < 0 ? -rc : errno, "unable to write %s", c->cert);
             goto fail;
         }
-        if ((rc = link_swap(dirfd, prefix, r->key_base, ktarget)) < 0) {
-            rc = fail_errno(err, -rc, "unable to write %s", c->key);
+        crash_point("cert-link", NULL);
+        /* durable cert link before the key link, also across a power loss */
+        if (fsync(dirfd) < 0 || (rc = link_swap(dirfd, prefix, r->key_base, ktarget)) < 0) {
+            rc = fail_errno(err, rc < 0 ? -rc : errno, "unable to write %s", c->key);
             goto fail;
         }
+        crash_point("key-link", NULL);
     }
 
     /* 3. One rename switches both. */
@@ -952,6 +977,7 @@ static int install_same_dir(const req_t *r, int dirfd, const char *kpem, size_t 
         rc = fail_errno(err, errno, "unable to sync %s", r->cert_dir);
         goto fail;
     }
+    crash_point("swapped", NULL);
     close(gfd);
     leftovers_remove(dirfd, prefix, gen, NULL);
     return 0;
@@ -978,10 +1004,12 @@ static int install_two_dirs(const req_t *r, int cdirfd, int kdirfd, const char *
 
     if ((rc = file_write_at(kdirfd, ktmp, 0600, r->uid, r->gid, kpem, klen)) < 0)
         return fail_errno(err, -rc, "unable to write %s", c->key);
+    crash_point("key-tmp", NULL);
     if ((rc = file_write_at(cdirfd, ctmp, 0644, r->uid, r->gid, cpem, clen)) < 0) {
         unlinkat(kdirfd, ktmp, 0);
         return fail_errno(err, -rc, "unable to write %s", c->cert);
     }
+    crash_point("cert-tmp", NULL);
     if (renameat(kdirfd, ktmp, kdirfd, r->key_base) < 0) {
         rc = fail_errno(err, errno, "unable to write %s", c->key);
         unlinkat(kdirfd, ktmp, 0);
@@ -989,6 +1017,7 @@ static int install_two_dirs(const req_t *r, int cdirfd, int kdirfd, const char *
         return rc;
     }
     fsync(kdirfd);
+    crash_point("key-renamed", NULL);
     if (renameat(cdirfd, ctmp, cdirfd, r->cert_base) < 0) {
         rc = fail_errno(err, errno, "unable to write %s", c->cert);
         unlinkat(cdirfd, ctmp, 0);
