@@ -542,6 +542,19 @@ static void http_bad_urls_reported_async(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void http_unknown_host(void **state)
+{
+    (void)state;
+    hcbuf_t b;
+    outcome_t o;
+    /* .invalid never resolves (RFC 6761); a resolver that cannot be reached
+     * makes it a timeout instead. */
+    run_probe(mkhc(&b, CI_HC_HTTP, 3000, "http://nonexistent.invalid/health", NULL), 0, &o);
+    assert_false(o.res.ok);
+    if (!strstr(o.res.output, "timeout after 3s"))
+        expect_output(&o, "resolve nonexistent.invalid: ");
+}
+
 static void http_ipv6_literal(void **state)
 {
     (void)state;
@@ -741,6 +754,7 @@ static int sh(const char *fmt, ...)
 typedef struct tls_env {
     char dir[64];
     int port;
+    int port2; /* serves a self-signed leaf, as certgen makes */
     pid_t nginx;
     char ca[128], wrong_ca[128];
 } tls_env_t;
@@ -770,10 +784,17 @@ static int tls_setup(void **state)
                "printf 'subjectAltName=DNS:localhost\\nbasicConstraints=CA:FALSE\\n"
                "extendedKeyUsage=serverAuth\\n' > ext.cnf && "
                "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-               "-out srv.pem -days 2 -extfile ext.cnf 2>/dev/null",
+               "-out srv.pem -days 2 -extfile ext.cnf 2>/dev/null && "
+               "openssl req -x509 -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.pem -days 2 "
+               "-subj /O=Chroma/C=US/CN=localhost -addext subjectAltName=DNS:localhost "
+               "-addext basicConstraints=CA:FALSE "
+               "-addext keyUsage=digitalSignature,keyEncipherment "
+               "-addext extendedKeyUsage=serverAuth 2>/dev/null",
                e->dir);
     assert_int_equal(r, 0);
     e->port = closed_port();
+    do e->port2 = closed_port();
+    while (e->port2 == e->port);
     char conf[256];
     snprintf(conf, sizeof(conf), "%s/nginx.conf", e->dir);
     FILE *f = fopen(conf, "w");
@@ -789,14 +810,17 @@ static int tls_setup(void **state)
     fprintf(f, "    location = /health { return 200 \"ok\\n\"; }\n"
                "    location = /gone { return 410; }\n"
                "    location = /unavailable { return 503; }\n"
-               "    location / { return 404; }\n  }\n}\n");
+               "    location / { return 404; }\n  }\n");
+    fprintf(f, "  server {\n    listen 127.0.0.1:%d ssl;\n", e->port2);
+    fprintf(f, "    ssl_certificate %s/leaf.pem;\n    ssl_certificate_key %s/leaf.key;\n", d, d);
+    fprintf(f, "    location / { return 200; }\n  }\n}\n");
     fclose(f);
     char log[128], errlog[128];
     snprintf(log, sizeof(log), "%s/nginx.out", e->dir);
     snprintf(errlog, sizeof(errlog), "%s/error.log", e->dir);
     char *argv[] = {"nginx", "-e", errlog, "-p", e->dir, "-c", conf, "-g", "daemon off;", NULL};
     e->nginx = spawn_child(argv, log);
-    if (!wait_port(e->port, e->nginx, 10000)) {
+    if (!wait_port(e->port, e->nginx, 10000) || !wait_port(e->port2, e->nginx, 5000)) {
         sh("cat %s/nginx.out %s/error.log >&2", e->dir, e->dir);
         stop_child(e->nginx);
         fail_msg("nginx did not start");
@@ -909,6 +933,27 @@ static void https_insecure_ok(void **state)
     run_probe(&b.hc, 0, &o);
     assert_true(o.res.ok);
     assert_int_equal(o.res.http_status, 200);
+}
+
+static void https_self_signed_leaf_as_ca(void **state)
+{
+    tls_env_t *e = *state;
+    if (!e) skip();
+    hcbuf_t b;
+    outcome_t o;
+    /* the deployment case: nginx serves certgen's self-signed certificate and
+     * the probe trusts that very file */
+    char u[128], ca[128];
+    snprintf(u, sizeof(u), "https://localhost:%d/api/v2/heartbeat", e->port2);
+    snprintf(ca, sizeof(ca), "%s/leaf.pem", e->dir);
+    mkhc(&b, CI_HC_HTTP, 5000, u, NULL);
+    b.hc.ca = ca;
+    run_probe(&b.hc, 0, &o);
+    assert_true(o.res.ok);
+    b.hc.ca = e->ca;
+    run_probe(&b.hc, 0, &o);
+    assert_false(o.res.ok);
+    expect_output(&o, "TLS: certificate verify failed: ");
 }
 
 static void https_ca_file_replaced(void **state)
@@ -1054,6 +1099,7 @@ int main(void)
         T(http_connection_refused),
         T(http_localhost_resolves),
         T(http_bad_urls_reported_async),
+        T(http_unknown_host),
         T(http_ipv6_literal),
         T(tcp_ok_and_refused),
         T(cancel_in_every_state),
@@ -1061,10 +1107,10 @@ int main(void)
     };
 #undef T
     const struct CMUnitTest tls[] = {
-        cmocka_unit_test(https_verified_ok),          cmocka_unit_test(https_fallback_and_status),
-        cmocka_unit_test(https_wrong_ca_refused),     cmocka_unit_test(https_wrong_name_refused),
-        cmocka_unit_test(https_insecure_ok),          cmocka_unit_test(https_ca_file_replaced),
-        cmocka_unit_test(https_cancel_mid_handshake),
+        cmocka_unit_test(https_verified_ok),      cmocka_unit_test(https_fallback_and_status),
+        cmocka_unit_test(https_wrong_ca_refused), cmocka_unit_test(https_wrong_name_refused),
+        cmocka_unit_test(https_insecure_ok),      cmocka_unit_test(https_self_signed_leaf_as_ca),
+        cmocka_unit_test(https_ca_file_replaced), cmocka_unit_test(https_cancel_mid_handshake),
     };
     const struct CMUnitTest chroma[] = {
         cmocka_unit_test(chroma_heartbeat_fallback),
