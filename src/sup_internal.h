@@ -25,6 +25,14 @@ typedef struct ci_file_id {
     int64_t ctime_ns;
 } ci_file_id_t;
 
+/* Directory watches for a set of files: one inotify watch per distinct
+ * nearest existing ancestor directory, kept while that set is unchanged. */
+typedef struct ci_watchset {
+    uv_fs_event_t *h[CI_MAX_WATCH];
+    char *dir[CI_MAX_WATCH];
+    size_t n;
+} ci_watchset_t;
+
 typedef struct ci_svc {
     struct ci_sup *sup;
     const ci_service_conf_t *conf; /* borrowed from the config */
@@ -75,12 +83,10 @@ typedef struct ci_svc {
     /* wait_for */
     bool waiting_files;
     uint64_t wait_started_ms;
-    uv_fs_event_t *wf[CI_MAX_WATCH];
-    size_t nwf;
+    ci_watchset_t wf;
 
     /* reload */
-    uv_fs_event_t *rl[CI_MAX_WATCH];
-    size_t nrl;
+    ci_watchset_t rl;
     ci_file_id_t rl_ids[CI_MAX_WATCH];
     uv_timer_t rl_timer;
 

@@ -209,44 +209,78 @@ static void fs_watch_close_cb(uv_handle_t *h)
     free(h);
 }
 
-/* Watches the nearest existing ancestor directory of path. */
-static uv_fs_event_t *watch_dir_of(ci_sup_t *sup, const char *path, uv_fs_event_cb cb, void *data)
+/* The nearest existing ancestor directory of path, into dir. */
+static void existing_dir_of(const char *path, char *dir, size_t len)
 {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(dir, len, "%s", path);
     for (;;) {
         char *slash = strrchr(dir, '/');
         if (!slash) {
-            snprintf(dir, sizeof dir, ".");
+            snprintf(dir, len, ".");
         } else if (slash == dir) {
             dir[1] = '\0';
         } else {
             *slash = '\0';
         }
         struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) break;
-        if (!strcmp(dir, "/") || !strcmp(dir, ".")) break;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return;
+        if (!strcmp(dir, "/") || !strcmp(dir, ".")) return;
     }
-    uv_fs_event_t *ev = malloc(sizeof *ev);
-    if (!ev) return NULL;
-    uv_fs_event_init(sup->loop, ev);
-    ev->data = data;
-    if (uv_fs_event_start(ev, cb, dir, 0) != 0) {
-        uv_close((uv_handle_t *)ev, fs_watch_close_cb);
-        return NULL;
+}
+
+static void watchset_clear(ci_watchset_t *ws)
+{
+    for (size_t i = 0; i < ws->n; i++) {
+        if (ws->h[i]) {
+            uv_fs_event_stop(ws->h[i]);
+            uv_close((uv_handle_t *)ws->h[i], fs_watch_close_cb);
+        }
+        free(ws->dir[i]);
+        ws->h[i] = NULL;
+        ws->dir[i] = NULL;
     }
-    return ev;
+    ws->n = 0;
+}
+
+/* Watches the directories of files (those not ready, when skip_ready).
+ * Unchanged directories keep their watch: re-creating a watch inside its own
+ * callback would have libuv deliver the same event to it again. */
+static void watchset_sync(ci_sup_t *sup, ci_watchset_t *ws, char *const *files, size_t nfiles,
+                          bool skip_ready, uv_fs_event_cb cb, void *data)
+{
+    static char dirs[CI_MAX_WATCH][PATH_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < nfiles && n < CI_MAX_WATCH; i++) {
+        if (skip_ready && file_ready(files[i])) continue;
+        char d[PATH_MAX];
+        existing_dir_of(files[i], d, sizeof d);
+        bool dup = false;
+        for (size_t j = 0; j < n && !dup; j++) dup = !strcmp(dirs[j], d);
+        if (!dup) snprintf(dirs[n++], PATH_MAX, "%s", d);
+    }
+    bool same = n == ws->n;
+    for (size_t i = 0; i < n && same; i++) same = ws->dir[i] && !strcmp(ws->dir[i], dirs[i]);
+    if (same) return;
+    watchset_clear(ws);
+    for (size_t i = 0; i < n; i++) {
+        uv_fs_event_t *ev = malloc(sizeof *ev);
+        if (ev) {
+            uv_fs_event_init(sup->loop, ev);
+            ev->data = data;
+            if (uv_fs_event_start(ev, cb, dirs[i], 0) != 0) {
+                uv_close((uv_handle_t *)ev, fs_watch_close_cb);
+                ev = NULL;
+            }
+        }
+        ws->h[ws->n] = ev;
+        ws->dir[ws->n] = strdup(dirs[i]);
+        ws->n++;
+    }
 }
 
 static void waitfor_stop(ci_svc_t *svc)
 {
-    for (size_t i = 0; i < svc->nwf; i++) {
-        if (!svc->wf[i]) continue;
-        uv_fs_event_stop(svc->wf[i]);
-        uv_close((uv_handle_t *)svc->wf[i], fs_watch_close_cb);
-        svc->wf[i] = NULL;
-    }
-    svc->nwf = 0;
+    watchset_clear(&svc->wf);
     if (svc->waiting_files) uv_timer_stop(&svc->timer);
     svc->waiting_files = false;
 }
@@ -255,35 +289,27 @@ static void waitfor_event(uv_fs_event_t *h, const char *filename, int events, in
 
 static void waitfor_arm(ci_svc_t *svc)
 {
-    /* (Re)arm one watch per missing file: a directory created on the way
-     * moves the watch closer to the file. */
-    for (size_t i = 0; i < svc->nwf; i++) {
-        if (!svc->wf[i]) continue;
-        uv_fs_event_stop(svc->wf[i]);
-        uv_close((uv_handle_t *)svc->wf[i], fs_watch_close_cb);
-        svc->wf[i] = NULL;
-    }
-    svc->nwf = 0;
-    for (size_t i = 0; i < svc->conf->nwait_for_files && i < CI_MAX_WATCH; i++) {
-        const char *f = svc->conf->wait_for_files[i];
-        if (file_ready(f)) continue;
-        svc->wf[svc->nwf++] = watch_dir_of(svc->sup, f, waitfor_event, svc);
-    }
+    /* A directory created on the way moves the watch closer to the file. */
+    watchset_sync(svc->sup, &svc->wf, svc->conf->wait_for_files, svc->conf->nwait_for_files, true,
+                  waitfor_event, svc);
 }
 
 static void waitfor_event(uv_fs_event_t *h, const char *filename, int events, int status)
 {
     ci_svc_t *svc = h->data;
     if (svc->state != CI_SVC_WAITING || !svc->waiting_files) return;
+    if (first_missing(svc)) {
+        /* A directory on the way may have appeared: watch closer, then look
+         * again, since the file may have been created before the new watch. */
+        waitfor_arm(svc);
+    }
     if (!first_missing(svc)) {
         uint64_t waited = ci_now_ms() - svc->wait_started_ms;
         waitfor_stop(svc);
         ci_log_eventf(CI_LOG_INFO, svc->conf->name, "files-ready", -1,
                       "wait_for files present after %.3fs", (double)waited / 1000.0);
         kick(svc->sup);
-        return;
     }
-    waitfor_arm(svc);
 }
 
 static void waitfor_timeout(uv_timer_t *t)
@@ -1051,16 +1077,9 @@ static void reload_event(uv_fs_event_t *h, const char *filename, int events, int
 
 static void reload_arm(ci_svc_t *svc)
 {
-    for (size_t i = 0; i < svc->nrl; i++) {
-        if (!svc->rl[i]) continue;
-        uv_fs_event_stop(svc->rl[i]);
-        uv_close((uv_handle_t *)svc->rl[i], fs_watch_close_cb);
-        svc->rl[i] = NULL;
-    }
-    svc->nrl = 0;
     if (svc->sup->shutting_down) return;
-    for (size_t i = 0; i < svc->conf->nreload_watch && i < CI_MAX_WATCH; i++)
-        svc->rl[svc->nrl++] = watch_dir_of(svc->sup, svc->conf->reload_watch[i], reload_event, svc);
+    watchset_sync(svc->sup, &svc->rl, svc->conf->reload_watch, svc->conf->nreload_watch, false,
+                  reload_event, svc);
 }
 
 /* ---- setup and teardown ------------------------------------------------ */
@@ -1242,11 +1261,7 @@ int ci_sup_run(const ci_sup_opts_t *opts)
     ci_sup_ctl_close(sup);
     for (size_t i = 0; i < sup->n; i++) {
         waitfor_stop(&sup->svcs[i]);
-        for (size_t j = 0; j < sup->svcs[i].nrl; j++)
-            if (sup->svcs[i].rl[j]) {
-                uv_fs_event_stop(sup->svcs[i].rl[j]);
-                uv_close((uv_handle_t *)sup->svcs[i].rl[j], fs_watch_close_cb);
-            }
+        watchset_clear(&sup->svcs[i].rl);
         probe_abandon(&sup->svcs[i]);
     }
     if (sup->mux) ci_logmux_close(sup->mux);
