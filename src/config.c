@@ -1095,17 +1095,36 @@ static int parse_root(ctx_t *c, json_t *root)
 
 /* ---- public API ----------------------------------------------------------------------- */
 
+/* Messages are one line: control characters (from keys, values, names) become '?'. */
+static void one_line(ci_error_t *err)
+{
+    for (char *p = err->msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
+static int load_buffer(const char *name, const char *buf, size_t len, ci_config_t **out,
+                       ci_error_t *err);
+
 int ci_config_load_buffer(const char *name, const char *buf, size_t len, ci_config_t **out,
                           ci_error_t *err)
+{
+    ci_error_t local;
+    int r;
+    if (!err) err = &local;
+    r = load_buffer(name, buf, len, out, err);
+    if (r) one_line(err);
+    return r;
+}
+
+static int load_buffer(const char *name, const char *buf, size_t len, ci_config_t **out,
+                       ci_error_t *err)
 {
     ctx_t c;
     json_error_t jerr;
     json_t *root = NULL;
     ci_config_t *cfg = NULL;
-    ci_error_t local;
     int r;
 
-    if (!err) err = &local;
     err->msg[0] = '\0';
     *out = NULL;
     memset(&c, 0, sizeof(c));
@@ -1215,6 +1234,7 @@ int ci_config_load(const char *path, ci_config_t **out, ci_error_t *err)
     }
     r = ci_config_load_buffer(path, buf ? buf : "", len, out, err);
 fail:
+    if (r) one_line(err);
     fclose(f);
     free(buf);
     return r;

@@ -38,6 +38,7 @@ static int sb_add(sbuf_t *b, const char *s, size_t n)
     return 0;
 }
 
+static int fail(ictx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(ictx_t *c, const char *fmt, ...)
 {
     va_list ap;

@@ -260,6 +260,7 @@ static const struct {
     {"top-missing-services.json", "init.json: missing required key \"services\""},
     {"top-not-object.json", "init.json: expected an object at the top level, got an array"},
     {"top-unknown-key.json", "init.json: unknown key \"servics\""},
+    {"unknown-key-control-char.json", "init.json: services.a: unknown key \"a?b\""},
     {"user-empty-name.json", "init.json: services.a.user: invalid user \":1000\" (expected "
                              "\"name\", \"uid\", \"uid:gid\" or \"name:group\")"},
     {"user-empty.json", "init.json: services.a.user: invalid user \"\" (expected \"name\", "
