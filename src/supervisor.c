@@ -50,6 +50,7 @@ static void svc_stop(ci_svc_t *svc, bool restart_after);
 static void health_schedule(ci_svc_t *svc);
 static void probe_abandon(ci_svc_t *svc);
 static void waitfor_stop(ci_svc_t *svc);
+static bool reload_snapshot(ci_svc_t *svc);
 
 static int64_t unix_ms(void)
 {
@@ -187,6 +188,9 @@ static void svc_spawn(ci_svc_t *svc)
     if (exec_errno) ci_log_eventf(CI_LOG_ERROR, c->name, "exec-failed", pid, "%s", err);
     ci_health_reset(&svc->health, &c->healthcheck, svc->started_ms);
     health_schedule(svc);
+    /* The service reads the watched files as it starts: only later changes
+     * reload it. */
+    if (c->nreload_watch) reload_snapshot(svc);
 }
 
 /* ---- wait_for ---------------------------------------------------------- */

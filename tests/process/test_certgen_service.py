@@ -1,0 +1,126 @@
+"""The certgen service inside the init, and hot reload of a real nginx when
+the pair is regenerated (issue 6)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cilib import CI_BINARY, Init, free_port, tmpdir, wait_until  # noqa: E402
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def ev(name, service=None):
+    return lambda e: e.get("event") == name and (service is None or e.get("service") == service)
+
+
+NGINX_CONF = """
+worker_processes 1;
+error_log stderr;
+pid {d}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp;
+    proxy_temp_path {d}/tmp;
+    fastcgi_temp_path {d}/tmp;
+    uwsgi_temp_path {d}/tmp;
+    scgi_temp_path {d}/tmp;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {d}/certs/servercert.pem;
+        ssl_certificate_key {d}/certs/serverkey.pem;
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+"""
+
+
+def served_serial(port):
+    """Serial of the certificate nginx serves now, or None."""
+    try:
+        s = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                            "-servername", "localhost"], input=b"", capture_output=True,
+                           timeout=5)
+        x = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=s.stdout,
+                           capture_output=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
+    out = x.stdout.decode().strip()
+    return out.split("=", 1)[1] if out.startswith("serial=") else None
+
+
+def file_serial(path):
+    out = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", path],
+                         capture_output=True, check=True).stdout.decode().strip()
+    return out.split("=", 1)[1]
+
+
+@unittest.skipUnless(os.access(NGINX, os.X_OK), "nginx is not installed (tests/run installs it)")
+class CertgenService(unittest.TestCase):
+    def test_generate_start_nginx_then_reload_on_renewal(self):
+        with tmpdir() as d:
+            os.makedirs(os.path.join(d, "tmp"))
+            port = free_port()
+            conf = os.path.join(d, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(d=d, port=port))
+            cert = os.path.join(d, "certs", "servercert.pem")
+            key = os.path.join(d, "certs", "serverkey.pem")
+            os.makedirs(os.path.dirname(cert))
+            cfg = {"state_dir": os.path.join(d, "state"), "services": {
+                "cert-gen": {"certgen": {"cert": cert, "key": key, "domain": "localhost,127.0.0.1",
+                                         "key_type": "ec:P-256", "renew_before": "720h"}},
+                "nginx": {"command": [NGINX, "-c", conf, "-g", "daemon off;"],
+                          "depends_on": {"cert-gen": {
+                              "condition": "service_completed_successfully"}},
+                          "wait_for": {"files": [cert, key], "timeout": "10s"},
+                          "reload": {"watch": [cert, key], "signal": "SIGHUP"},
+                          "stop_signal": "SIGQUIT", "restart": "unless-stopped"}}}
+            with Init(cfg) as init:
+                init.wait_event(ev("exited", "cert-gen"), 30)
+                self.assertTrue(any("generated" in l for l in init.stdout_lines()),
+                                init.stdout_lines())
+                init.wait_event(ev("started", "nginx"), 10)
+                first = file_serial(cert)
+                wait_until(lambda: served_serial(port) == first, 20, what="nginx serving the cert")
+
+                mark = init.mark()
+                r = subprocess.run([CI_BINARY, "certgen", "--cert", cert, "--key", key,
+                                    "--domain", "localhost,127.0.0.1", "--key-type", "ec:P-256",
+                                    "--force"], capture_output=True, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                second = file_serial(cert)
+                self.assertNotEqual(first, second)
+                init.wait_event(ev("reload", "nginx"), 10, since=mark)
+                wait_until(lambda: served_serial(port) == second, 20,
+                           what="nginx serving the new cert")
+                # The cert + key pair replaced together reloads once.
+                reloads = [e for e in init.events()[mark:] if ev("reload", "nginx")(e)]
+                self.assertEqual(len(reloads), 1)
+
+                init.signal(signal.SIGTERM)
+                self.assertEqual(init.wait(20), 0)
+
+    def test_failed_certgen_keeps_nginx_from_starting(self):
+        with tmpdir() as d:
+            blocker = os.path.join(d, "not-a-dir")
+            open(blocker, "w").close()
+            cfg = {"state_dir": os.path.join(d, "state"), "services": {
+                "cert-gen": {"certgen": {"cert": os.path.join(blocker, "c.pem"),
+                                         "key": os.path.join(blocker, "k.pem")}},
+                "nginx": {"command": ["true"],
+                          "depends_on": {"cert-gen": {
+                              "condition": "service_completed_successfully"}}}}}
+            with Init(cfg) as init:
+                self.assertEqual(init.wait(30), 1)
+                self.assertFalse(any(ev("started", "nginx")(e) for e in init.events()))
+                self.assertIn("dependency cert-gen exited with status", init.stderr_text())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
