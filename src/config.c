@@ -1177,6 +1177,22 @@ static int load_buffer(const char *name, const char *buf, size_t len, ci_config_
         if (r == -EINVAL) put(err, "%s: %s", name, gerr.msg);
         if (r) goto fail;
     }
+    /* As Compose: service_healthy needs a healthcheck, else it would wait forever. */
+    for (size_t i = 0; i < cfg->nservices; i++) {
+        const ci_service_conf_t *svc = &cfg->services[i];
+        for (size_t j = 0; j < svc->ndepends_on; j++) {
+            const ci_dep_t *d = &svc->depends_on[j];
+            if (d->condition == CI_COND_HEALTHY &&
+                cfg->services[d->index].healthcheck.kind == CI_HC_NONE) {
+                put(err,
+                    "%s: services.%s.depends_on.%s: condition service_healthy needs a "
+                    "healthcheck on \"%s\"",
+                    name, svc->name, d->name, d->name);
+                r = -EINVAL;
+                goto fail;
+            }
+        }
+    }
     for (size_t i = 0; i < cfg->nservices; i++)
         if (cfg->wave[i] + 1 > cfg->nwaves) cfg->nwaves = cfg->wave[i] + 1;
     json_decref(root);

@@ -116,6 +116,9 @@ static const struct {
     {"depends-cycle-three.json",
      "init.json: services.a.depends_on: dependency cycle: a -> b -> c -> a"},
     {"depends-cycle.json", "init.json: services.a.depends_on: dependency cycle: a -> b -> a"},
+    {"depends-healthy-without-healthcheck.json",
+     "init.json: services.web.depends_on.api: condition service_healthy needs a healthcheck on "
+     "\"api\""},
     {"depends-duplicate.json", "init.json: services.a.depends_on[1]: duplicate dependency \"b\""},
     {"depends-map-unknown-key.json",
      "init.json: services.a.depends_on.b: unknown key \"condtion\""},
