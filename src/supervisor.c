@@ -248,8 +248,9 @@ static void watchset_clear(ci_watchset_t *ws)
 
 /* Watches the directories of files (those not ready, when skip_ready).
  * Unchanged directories keep their watch: re-creating a watch inside its own
- * callback would have libuv deliver the same event to it again. */
-static void watchset_sync(ci_sup_t *sup, ci_watchset_t *ws, char *const *files, size_t nfiles,
+ * callback would have libuv deliver the same event to it again. Returns
+ * whether the set changed. */
+static bool watchset_sync(ci_sup_t *sup, ci_watchset_t *ws, char *const *files, size_t nfiles,
                           bool skip_ready, uv_fs_event_cb cb, void *data)
 {
     static char dirs[CI_MAX_WATCH][PATH_MAX];
@@ -264,7 +265,7 @@ static void watchset_sync(ci_sup_t *sup, ci_watchset_t *ws, char *const *files, 
     }
     bool same = n == ws->n;
     for (size_t i = 0; i < n && same; i++) same = ws->dir[i] && !strcmp(ws->dir[i], dirs[i]);
-    if (same) return;
+    if (same) return false;
     watchset_clear(ws);
     for (size_t i = 0; i < n; i++) {
         uv_fs_event_t *ev = malloc(sizeof *ev);
@@ -280,6 +281,7 @@ static void watchset_sync(ci_sup_t *sup, ci_watchset_t *ws, char *const *files, 
         ws->dir[ws->n] = strdup(dirs[i]);
         ws->n++;
     }
+    return true;
 }
 
 static void waitfor_stop(ci_svc_t *svc)
@@ -293,9 +295,13 @@ static void waitfor_event(uv_fs_event_t *h, const char *filename, int events, in
 
 static void waitfor_arm(ci_svc_t *svc)
 {
-    /* A directory created on the way moves the watch closer to the file. */
-    watchset_sync(svc->sup, &svc->wf, svc->conf->wait_for_files, svc->conf->nwait_for_files, true,
-                  waitfor_event, svc);
+    /* A directory created on the way moves the watch closer to the file.
+     * Until the set is stable: a directory may appear between looking for
+     * it and watching its parent, and that event is then lost. */
+    for (int i = 0; i < 8; i++)
+        if (!watchset_sync(svc->sup, &svc->wf, svc->conf->wait_for_files,
+                           svc->conf->nwait_for_files, true, waitfor_event, svc))
+            break;
 }
 
 static void waitfor_event(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -352,6 +358,11 @@ static bool waitfor_ready(ci_svc_t *svc)
         waitfor_arm(svc);
         if (svc->conf->wait_for_timeout_ms)
             uv_timer_start(&svc->timer, waitfor_timeout, svc->conf->wait_for_timeout_ms, 0);
+        /* The files may have appeared before the watch existed. */
+        if (!first_missing(svc)) {
+            waitfor_stop(svc);
+            return true;
+        }
     }
     return false;
 }
@@ -1082,8 +1093,8 @@ static void reload_event(uv_fs_event_t *h, const char *filename, int events, int
 static void reload_arm(ci_svc_t *svc)
 {
     if (svc->sup->shutting_down) return;
-    watchset_sync(svc->sup, &svc->rl, svc->conf->reload_watch, svc->conf->nreload_watch, false,
-                  reload_event, svc);
+    (void)watchset_sync(svc->sup, &svc->rl, svc->conf->reload_watch, svc->conf->nreload_watch,
+                        false, reload_event, svc);
 }
 
 /* ---- setup and teardown ------------------------------------------------ */
