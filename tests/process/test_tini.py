@@ -107,7 +107,10 @@ class Signals(unittest.TestCase):
         # The child handles TERM and exits 7: the init passes 7 through.
         with Init(None, ["--", "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.05; done"],
                   log_format=None) as init:
-            wait_until(lambda: any("sleep" in " ".join(cmdline(p)) for p in descendants(init.init_pid())),
+            # The trap is set once the loop runs a `sleep` (sh's own argv holds the
+            # word too: match the command name).
+            wait_until(lambda: any(cmdline(p)[:1] == ["sleep"]
+                                   for p in descendants(init.init_pid())),
                        10, what="the loop running")
             init.signal(signal.SIGTERM)
             self.assertEqual(init.wait(20), 7)
