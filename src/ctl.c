@@ -25,7 +25,8 @@
 
 #define CTL_LINE_MAX (64u * 1024u) /* a request line, without its newline */
 #define CTL_BUF_MAX (CTL_LINE_MAX + 1u)
-#define CTL_BUF_STEP 4096u
+#define CTL_BUF_INIT 1024u        /* a client starts with this, grows by doubling */
+#define CTL_BUF_MIN_READ 512u     /* grow when less room than this is left */
 #define CTL_WQ_MAX (256u * 1024u) /* pending reply bytes before reading pauses */
 #define CTL_MAX_CLIENTS 256u
 
@@ -596,8 +597,8 @@ static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     ctl_client_t *c = ci_container_of(h, ctl_client_t, pipe);
     (void)suggested;
-    if (c->cap - c->len < CTL_BUF_STEP && c->cap < CTL_BUF_MAX) {
-        size_t ncap = c->cap ? c->cap * 2 : CTL_BUF_STEP;
+    if (c->cap - c->len < CTL_BUF_MIN_READ && c->cap < CTL_BUF_MAX) {
+        size_t ncap = c->cap ? c->cap * 2 : CTL_BUF_INIT;
         if (ncap > CTL_BUF_MAX) ncap = CTL_BUF_MAX;
         char *nb = realloc(c->buf, ncap);
         if (nb) {
