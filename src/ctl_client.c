@@ -49,7 +49,7 @@ static int remaining(uint64_t deadline)
 int ci_ctl_call(const char *path, json_t *request, int timeout_ms, json_t **reply, char *err,
                 size_t errlen)
 {
-    int rc = 0, fd = -1;
+    int rc = 0, fd = -1, send_errno = 0;
     char *req = NULL, *buf = NULL;
     size_t len = 0, cap = 0, off = 0, reqlen;
     uint64_t deadline = ci_now_ms() + (uint64_t)timeout_ms;
@@ -91,6 +91,12 @@ int ci_ctl_call(const char *path, json_t *request, int timeout_ms, json_t **repl
         ssize_t w = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR) continue;
+            /* The init may have replied (e.g. "permission denied") and closed
+             * before reading the request: read that reply. */
+            if (errno == EPIPE || errno == ECONNRESET) {
+                send_errno = errno;
+                break;
+            }
             rc = -errno;
             snprintf(err, errlen, "unable to send to %s: %s", path,
                      errno == EAGAIN ? "timed out" : ci_strerror(errno));
@@ -127,15 +133,18 @@ int ci_ctl_call(const char *path, json_t *request, int timeout_ms, json_t **repl
             goto fail;
         }
         ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
-        if (r < 0) {
+        if (r < 0 && !send_errno) {
             if (errno == EINTR || errno == EAGAIN) continue;
             rc = -errno;
             snprintf(err, errlen, "unable to read from %s: %s", path, ci_strerror(errno));
             goto fail;
         }
-        if (r == 0) {
+        if (r == 0 || (r < 0 && send_errno)) {
             rc = -ECONNRESET;
-            snprintf(err, errlen, "%s closed the connection without a reply", path);
+            if (send_errno)
+                snprintf(err, errlen, "unable to send to %s: %s", path, ci_strerror(send_errno));
+            else
+                snprintf(err, errlen, "%s closed the connection without a reply", path);
             goto fail;
         }
         char *nl = memchr(buf + len, '\n', (size_t)r);
