@@ -728,17 +728,6 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
-static void server_close_cb(uv_handle_t *h)
-{
-    ctl_t *ctl = h->data;
-    ctl->server_open = false;
-    json_decref(ctl->stopped);
-    free(ctl->dir);
-    free(ctl->path);
-    free(ctl->stopped_path);
-    free(ctl);
-}
-
 static void ctl_free(ctl_t *ctl)
 {
     json_decref(ctl->stopped);
@@ -746,6 +735,12 @@ static void ctl_free(ctl_t *ctl)
     free(ctl->path);
     free(ctl->stopped_path);
     free(ctl);
+}
+
+/* The last close callback: frees the state. */
+static void server_close_cb(uv_handle_t *h)
+{
+    ctl_free(h->data);
 }
 
 static void listen_socket(ctl_t *ctl)
