@@ -325,5 +325,53 @@ class StackTest(unittest.TestCase):
         self._sigterm_clean_and_persistent(pid1=False)
 
 
+class QuickstartTest(unittest.TestCase):
+    """compose/quickstart itself (the Dockerfile mirrors its steps): packages present (no apt
+    run), Chroma already in the npm cache, a fresh build dir, its own ./local and ports."""
+
+    def test_quickstart_serves_https_and_stops_on_ctrl_c(self):
+        root = tempfile.mkdtemp(prefix="ci-e2e-qs-")
+        self.addCleanup(shutil.rmtree, root, True)
+        self.addCleanup(cilib.kill_tagged, root)
+        https_port, chroma_port = cilib.free_port(), cilib.free_port()
+        cache = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(CHROMA_BIN))))
+        env = {"CHROMA_INIT_LOCAL": os.path.join(root, "local"),
+               "CHROMA_INIT_BUILD": os.path.join(root, "build"), "CHROMA_INIT_CACHE": cache,
+               "CHROMA_HTTPS_PORT": https_port, "CHROMA_PORT": chroma_port,
+               "ANONYMIZED_TELEMETRY": "FALSE", "CHROMA_INIT_SKIP_APT": "1",
+               # what an interactive shell has: not those of the test environment
+               "CHROMA_DATA": None, "CHROMA_CERTS": None, "CHROMA_INIT_ETC": None,
+               "CHROMA_INIT_STATE": None, "CHROMA_DOMAIN": None}
+        init = cilib.Init(None, [], pid1=False, env=env,
+                          binary=os.path.join(SRC, "compose", "quickstart"))
+        self.addCleanup(init.close)
+        url = "https://localhost:%d" % https_port
+        ca = os.path.join(root, "local", "certs", "servercert.pem")
+        init.wait_output(lambda l: url in l, 120, stream="err")
+        init.wait_output(lambda l: ca in l, 5, stream="err")
+        init.wait_event(lambda e: e.get("service") == "nginx" and e.get("event") == "started",
+                        START_TIMEOUT)
+
+        def heartbeat():
+            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                "--cacert", ca, url + "/api/v2/heartbeat"],
+                               capture_output=True, text=True)
+            return r.stdout == "200"
+
+        cilib.wait_until(heartbeat, 30, what="HTTPS 200 from the quick start")
+        with open(os.path.join(root, "local", "etc", "nginx.conf")) as f:
+            conf = f.read()
+        self.assertIn("listen %d ssl;" % https_port, conf)
+        self.assertNotIn("@", conf.replace("$", ""))
+        procs = [(p, _starttime(p)) for p in cilib.descendants(init.proc.pid)]
+        t0 = time.monotonic()
+        init.proc.send_signal(signal.SIGINT)  # Ctrl-C (the script exec'd chroma-init)
+        self.assertEqual(init.wait(SHUTDOWN_BUDGET + 5), 0, init.stderr_text()[-3000:])
+        self.assertLess(time.monotonic() - t0, SHUTDOWN_BUDGET)
+        left = [p for p, st in procs if _alive(p, st)]
+        self.assertEqual(left, [], [(p, cilib.cmdline(p)) for p in left])
+        self.assertEqual(cilib.find_tagged(root), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
