@@ -373,5 +373,50 @@ class QuickstartTest(unittest.TestCase):
         self.assertEqual(cilib.find_tagged(root), [])
 
 
+class DeploymentFilesTest(unittest.TestCase):
+    """There is no Docker engine in CI: the Dockerfile must keep the quick start's steps
+    (which QuickstartTest runs), and Kubernetes' grace period must cover shutdown_timeout."""
+
+    def read(self, *path):
+        with open(os.path.join(SRC, *path)) as f:
+            return f.read()
+
+    def test_dockerfile_mirrors_quickstart(self):
+        df, qs = self.read("Dockerfile"), self.read("compose", "quickstart")
+        for pin in ("chromadb@3.0.6", "chromadb-js-bindings-linux-x64-gnu@1.0.1", "--save-exact",
+                    "nginx-light", "libuv1-dev", "libjansson-dev", "libssl-dev",
+                    "compose/render-nginx-conf"):
+            self.assertIn(pin, df, pin)
+            self.assertIn(pin.replace("compose/", ""), qs, pin)
+        self.assertIn("FROM debian:12 AS build", df)
+        self.assertIn("node:20-bookworm-slim", df)
+        self.assertIn("render-nginx-conf /out/nginx.conf /certs 8443 8000 /run/chroma-init", df)
+        for line in ('ENTRYPOINT ["chroma-init", "--config", "/etc/chroma-init/init.json"]',
+                     'CMD ["chroma-init", "health"]', "STOPSIGNAL SIGTERM",
+                     "VOLUME /data /certs", "EXPOSE 8443",
+                     "COPY compose/init.json /etc/chroma-init/init.json",
+                     "COPY --from=build /out/nginx.conf /etc/chroma-init/nginx.conf"):
+            self.assertIn(line, df, line)
+        # The Docker paths are compose/init.json's defaults.
+        init = self.read("compose", "init.json")
+        for d in ("${CHROMA_DATA:-/data}", "${CHROMA_CERTS:-/certs}",
+                  "${CHROMA_INIT_ETC:-/etc/chroma-init}", "${CHROMA_INIT_STATE:-/run/chroma-init}",
+                  "${CHROMA_PORT:-8000}"):
+            self.assertIn(d, init, d)
+
+    def test_kubernetes_grace_period_covers_shutdown_timeout(self):
+        k8s = self.read("compose", "kubernetes.yaml")
+        with open(INIT_JSON) as f:
+            budget = json.load(f)["shutdown_timeout"]
+        self.assertRegex(budget, r"^\d+s$")
+        import re
+        grace = int(re.search(r"terminationGracePeriodSeconds:\s*(\d+)", k8s).group(1))
+        self.assertGreater(grace, int(budget[:-1]))
+        self.assertEqual(k8s.count('command: ["chroma-init", "health"]'), 3)
+        self.assertIn("volumeClaimTemplates", k8s)
+        for m in ("mountPath: /data", "mountPath: /certs", "kind: StatefulSet", "kind: Service"):
+            self.assertIn(m, k8s)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
