@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "chroma_init/certgen.h"
 #include "chroma_init/graph.h"
 #include "chroma_init/log.h"
 #include "chroma_init/logmux.h"
@@ -474,6 +475,28 @@ static void backoff_fire(uv_timer_t *t)
     kick(svc->sup);
 }
 
+static void renew_fire(uv_timer_t *t);
+
+/* The next renewal check of a certgen service: when the certificate enters
+ * its renew_before window, and at least daily (the file may be replaced by
+ * hand). Reads the certificate: this is the init, not the child. */
+static void renew_schedule(ci_svc_t *svc)
+{
+    const ci_certgen_conf_t *g = &svc->conf->certgen;
+    uint64_t delay = RENEW_CHECK_MS;
+    int64_t not_after;
+    if (ci_certgen_not_after(g->cert, &not_after) == 0) {
+        int64_t due_ms = not_after * 1000 - (int64_t)g->renew_before_ms - unix_ms();
+        if (due_ms < 1000) due_ms = 1000; /* never a busy loop */
+        if ((uint64_t)due_ms < delay) delay = (uint64_t)due_ms;
+    }
+    char d[32];
+    ci_duration_format(delay, d, sizeof d);
+    ci_log_eventf(CI_LOG_DEBUG, svc->conf->name, "renew-scheduled", -1, "next renewal check in %s",
+                  d);
+    uv_timer_start(&svc->renew_timer, renew_fire, delay, 0);
+}
+
 static void renew_fire(uv_timer_t *t)
 {
     ci_svc_t *svc = ci_container_of(t, ci_svc_t, renew_timer);
@@ -516,7 +539,7 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
         svc->state = CI_SVC_EXITED;
         ci_log_eventf(ok ? CI_LOG_INFO : CI_LOG_ERROR, c->name, "exited", -1, "renewal check %s",
                       st);
-        uv_timer_start(&svc->renew_timer, renew_fire, RENEW_CHECK_MS, 0);
+        renew_schedule(svc);
         return;
     }
 
@@ -555,8 +578,7 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
     if (!ok) svc->failed = true;
     ci_log_eventf(ok ? CI_LOG_INFO : CI_LOG_ERROR, c->name, "exited", -1, "%s%s", st,
                   ok ? "" : ", not restarting");
-    if (c->is_certgen && ok && c->certgen.renew_before_ms)
-        uv_timer_start(&svc->renew_timer, renew_fire, RENEW_CHECK_MS, 0);
+    if (c->is_certgen && ok && c->certgen.renew_before_ms) renew_schedule(svc);
     if (c->essential && !sup->shutting_down) {
         sup->code_decided = true;
         begin_shutdown(sup, status_code(status), "an essential service ended");

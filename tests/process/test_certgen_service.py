@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cilib import CI_BINARY, Init, free_port, tmpdir, wait_until  # noqa: E402
+from cilib import CI_BINARY, Init, free_port, helper, tmpdir, wait_until  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -103,6 +103,29 @@ class CertgenService(unittest.TestCase):
                 reloads = [e for e in init.events()[mark:] if ev("reload", "nginx")(e)]
                 self.assertEqual(len(reloads), 1)
 
+                init.signal(signal.SIGTERM)
+                self.assertEqual(init.wait(20), 0)
+
+    def test_renewal_on_schedule_reloads_the_dependent(self):
+        # days 1 with renew_before 23h59m57s: the pair is due for renewal
+        # about 3 s after it is made; the init schedules the check for then.
+        with tmpdir() as d:
+            cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+            rec = os.path.join(d, "signals")
+            cfg = {"state_dir": os.path.join(d, "state"), "services": {
+                "cert-gen": {"certgen": {"cert": cert, "key": key, "key_type": "ec:P-256",
+                                         "days": 1, "renew_before": "23h59m57s"}},
+                "app": {"command": helper("record-signals", rec),
+                        "depends_on": {"cert-gen": {
+                            "condition": "service_completed_successfully"}},
+                        "reload": {"watch": [cert, key]}}}}
+            with Init(cfg) as init:
+                init.wait_event(ev("started", "app"), 30)
+                first = file_serial(cert)
+                init.wait_event(ev("renew-check", "cert-gen"), 20)
+                init.wait_event(ev("reload", "app"), 20)
+                wait_until(lambda: "SIGHUP" in open(rec).read().split(), 10, what="SIGHUP")
+                self.assertNotEqual(file_serial(cert), first)
                 init.signal(signal.SIGTERM)
                 self.assertEqual(init.wait(20), 0)
 
