@@ -115,9 +115,10 @@ typedef struct ci_sup {
     uint64_t deadline_ms;
     unsigned long orphans;
     uv_timer_t deadline;
-    uv_signal_t sigchld;
-    uv_signal_t sigs[64];
-    size_t nsigs;
+    int sigfd;       /* signalfd of the handled signals */
+    sigset_t sigset; /* those signals, blocked while the init runs */
+    sigset_t old_mask;
+    uv_poll_t sigpoll;
     void *ctl; /* the control socket, owned by ctl.c */
 } ci_sup_t;
 

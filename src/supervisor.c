@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -804,13 +805,6 @@ void ci_sup_reap(ci_sup_t *sup)
     }
 }
 
-static void sigchld_cb(uv_signal_t *h, int sig)
-{
-    ci_sup_t *sup = h->data;
-    ci_sup_reap(sup);
-    if (sup->final_phase && sup->no_children) finish(sup);
-}
-
 /* ---- signals ----------------------------------------------------------- */
 
 static bool forwardable(int sig)
@@ -833,9 +827,8 @@ static bool forwardable(int sig)
     return sig < SIGRTMIN || sig > 32; /* glibc keeps 32 and 33 */
 }
 
-static void signal_cb(uv_signal_t *h, int sig)
+static void on_signal(ci_sup_t *sup, int sig)
 {
-    ci_sup_t *sup = h->data;
     if (sup->opts.tini_mode) {
         ci_svc_t *svc = &sup->svcs[0];
         if (svc->pid > 0) {
@@ -862,6 +855,46 @@ static void signal_cb(uv_signal_t *h, int sig)
                   ci_signal_name(sig));
     for (size_t i = 0; i < sup->n; i++)
         if (svc_alive(&sup->svcs[i])) send_group(&sup->svcs[i], sig);
+}
+
+/* Signals arrive through one signalfd: the handled ones are blocked in
+ * every thread (libuv's threads inherit the mask), so a signal costs one
+ * read, not a handler and a self-pipe. Children get a clean mask in spawn. */
+static void signalfd_cb(uv_poll_t *h, int status, int events)
+{
+    ci_sup_t *sup = h->data;
+    struct signalfd_siginfo si[16];
+    bool chld = false;
+    for (;;) {
+        ssize_t n = read(sup->sigfd, si, sizeof si);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
+            if (si[i].ssi_signo == SIGCHLD)
+                chld = true;
+            else
+                on_signal(sup, (int)si[i].ssi_signo);
+        }
+    }
+    if (chld || sup->final_phase) {
+        ci_sup_reap(sup);
+        if (sup->final_phase && sup->no_children) finish(sup);
+    }
+}
+
+static int signals_open(ci_sup_t *sup)
+{
+    sigemptyset(&sup->sigset);
+    sigaddset(&sup->sigset, SIGCHLD);
+    for (int s = 1; s < NSIG; s++) {
+        if (!forwardable(s)) continue;
+        if (!sup->opts.tini_mode && s > 31) continue; /* real-time: only in `--` mode */
+        sigaddset(&sup->sigset, s);
+    }
+    sigprocmask(SIG_BLOCK, &sup->sigset, &sup->old_mask);
+    sup->sigfd = signalfd(-1, &sup->sigset, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sup->sigfd < 0) return -errno;
+    return 0;
 }
 
 /* ---- health ------------------------------------------------------------ */
@@ -1232,6 +1265,12 @@ int ci_sup_run(const ci_sup_opts_t *opts)
 
     /* A broken stdout must not kill the init. */
     signal(SIGPIPE, SIG_IGN);
+    /* Before anything can start a thread. */
+    if (signals_open(sup) < 0) {
+        ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "unable to create a signalfd: %s",
+                      ci_strerror(errno));
+        return 1;
+    }
 
     sup->loop = &sup->loop_s;
     if (uv_loop_init(sup->loop) != 0) {
@@ -1261,17 +1300,9 @@ int ci_sup_run(const ci_sup_opts_t *opts)
 
     uv_timer_init(sup->loop, &sup->deadline);
     sup->deadline.data = sup;
-    uv_signal_init(sup->loop, &sup->sigchld);
-    sup->sigchld.data = sup;
-    uv_signal_start(&sup->sigchld, sigchld_cb, SIGCHLD);
-    for (int s = 1; s < NSIG; s++) {
-        if (!forwardable(s)) continue;
-        if (!opts->tini_mode && s > 31) continue; /* real-time: only in `--` mode */
-        uv_signal_t *h = &sup->sigs[sup->nsigs++];
-        uv_signal_init(sup->loop, h);
-        h->data = sup;
-        uv_signal_start(h, signal_cb, s);
-    }
+    uv_poll_init(sup->loop, &sup->sigpoll, sup->sigfd);
+    sup->sigpoll.data = sup;
+    uv_poll_start(&sup->sigpoll, UV_READABLE, signalfd_cb);
 
     ci_sup_ctl_open(sup);
     for (size_t i = 0; i < sup->n; i++) {
@@ -1307,6 +1338,8 @@ int ci_sup_run(const ci_sup_opts_t *opts)
     if (uv_loop_close(sup->loop) != 0)
         ci_log_eventf(CI_LOG_DEBUG, NULL, "loop", -1, "event loop not fully closed");
     ci_probe_cleanup();
+    close(sup->sigfd);
+    sigprocmask(SIG_SETMASK, &sup->old_mask, NULL);
     for (size_t i = 0; i < sup->n; i++) svc_free(&sup->svcs[i]);
     free(sup->svcs);
     free(sup->order);
