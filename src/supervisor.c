@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "chroma_init/certgen.h"
+#include "chroma_init/certtime.h"
 #include "chroma_init/graph.h"
 #include "chroma_init/log.h"
 #include "chroma_init/logmux.h"
@@ -480,13 +480,13 @@ static void renew_fire(uv_timer_t *t);
 
 /* The next renewal check of a certgen service: when the certificate enters
  * its renew_before window, and at least daily (the file may be replaced by
- * hand). Reads the certificate: this is the init, not the child. */
+ * hand). Read without OpenSSL: the init itself never loads it. */
 static void renew_schedule(ci_svc_t *svc)
 {
     const ci_certgen_conf_t *g = &svc->conf->certgen;
     uint64_t delay = RENEW_CHECK_MS;
     int64_t not_after;
-    if (ci_certgen_not_after(g->cert, &not_after) == 0) {
+    if (ci_cert_not_after_file(g->cert, &not_after) == 0) {
         int64_t due_ms = not_after * 1000 - (int64_t)g->renew_before_ms - unix_ms();
         if (due_ms < 1000) due_ms = 1000; /* never a busy loop */
         if ((uint64_t)due_ms < delay) delay = (uint64_t)due_ms;
