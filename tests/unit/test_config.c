@@ -382,6 +382,55 @@ static void buffers_need_no_terminator(void **state)
     ci_config_free(NULL);
 }
 
+/* Positions are 1-based lines and columns in characters (as jansson's syntax errors); keys are
+ * matched as decoded segments (escapes, dots), and strings, numbers and literals are skipped. */
+static void error_positions_follow_the_text(void **state)
+{
+    static const struct {
+        const char *text, *msg;
+    } cases[] = {
+        {"{\"services\": {\"a\": {\"command\": [\"\xc3\xa9\xe2\x98\x83\"], \"restart\": 5}}}",
+         "x:1:51: services.a.restart: expected a string, got an integer"},
+        {"{\r\n  \"services\": {\r\n    \"a\": {\"command\": [\"true\"],\r\n\t\"restart\": 5}}}",
+         "x:4:13: services.a.restart: expected a string, got an integer"},
+        {"{\"services\": {\"a\": {\"command\": [\"true\"]}, \"a.b\": {\"command\": [\"true\"], "
+         "\"restart\": 1}}}",
+         "x:1:83: services.a.b.restart: expected a string, got an integer"},
+        {"{\"services\": {\"\\u0061x\": {\"command\": [\"true\"], \"restart\": 1}}}",
+         "x:1:59: services.ax.restart: expected a string, got an integer"},
+        {"{\"environment\": {\"A\": \"1\", \"\\ud83d\\ude00=\\u0041\": \"x\"}, \"services\": "
+         "{\"a\": "
+         "{\"command\": [\"true\"]}}}",
+         "x:1:28: environment.\xf0\x9f\x98\x80=A: invalid variable name \"\xf0\x9f\x98\x80=A\""},
+        {"{\"services\": {\"a\": {\"command\": [\"x\\\"]}{,:\", \"\\\\\", \"[{\"], "
+         "\"environment\": "
+         "{\"X\": \"[{\", \"Y\": 1.5e-3, \"Z\": true}, \"essential\": false, \"restart\": "
+         "-1.5e3}}}",
+         "x:1:141: services.a.restart: expected a string, got a number"},
+        {"{\"services\": {\"x.y\": {\"command\": [\"true\"], \"depends_on\": [\"x\"]}, \"x\": "
+         "{\"command\": [\"true\"], \"depends_on\": [\"x.y\"]}}}",
+         "x:1:58: services.x.y.depends_on: dependency cycle: x.y -> x -> x.y"},
+        {"{\"services\": {\"a\": {\"command\": [\"true\"], \"depends_on\": {\"b\": {}}}}}",
+         "x:1:56: services.a.depends_on: unknown service \"b\""},
+        {"\n\n  [\"x\"]", "x:3:3: expected an object at the top level, got an array"},
+        {"{\"services\": {\"a\": {\"command\": [\"restrat\"], \"restrat\": 1}}}",
+         "x:1:45: services.a: unknown key \"restrat\""},
+        {"{\"log\": {\"format\": \"text\"}, \"services\": {\"a\": {\"command\": [\"true\"], "
+         "\"healthcheck\": {\"test\": \"true\", \"format\": 1}}}}",
+         "x:1:101: services.a.healthcheck: unknown key \"format\""},
+    };
+    (void)state;
+    for (size_t i = 0; i < CI_ARRAY_SIZE(cases); i++) {
+        ci_config_t *cfg = (ci_config_t *)1;
+        ci_error_t err;
+        int r = ci_config_load_buffer("x", cases[i].text, strlen(cases[i].text), &cfg, &err);
+        if (r != -EINVAL) fail_msg("case %zu: r=%d, expected -EINVAL", i, r);
+        assert_null(cfg);
+        if (strcmp(err.msg, cases[i].msg))
+            fail_msg("case %zu:\n  got  %s\n  want %s", i, err.msg, cases[i].msg);
+    }
+}
+
 /* ---- valid configs -------------------------------------------------------------------- */
 
 static void minimal_gets_every_default(void **state)
@@ -848,6 +897,7 @@ int main(void)
         cmocka_unit_test(every_invalid_file_is_in_the_table),
         cmocka_unit_test(file_errors_name_the_path_as_given),
         cmocka_unit_test(buffers_need_no_terminator),
+        cmocka_unit_test(error_positions_follow_the_text),
         cmocka_unit_test(minimal_gets_every_default),
         cmocka_unit_test(full_config_reads_every_key),
         cmocka_unit_test(certgen_defaults),
