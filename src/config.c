@@ -18,11 +18,23 @@
 
 #define DURATION_HINT "(expected e.g. \"500ms\", \"30s\", \"1m30s\")"
 
+/* One step of a JSON path: an object key or an array index. */
+typedef struct seg {
+    const char *key; /* object key (borrowed: a literal or a key of the parsed json_t), or NULL */
+    size_t idx;      /* array index, when key is NULL */
+} seg_t;
+
+#define MAX_SEGS 32
+
 typedef struct ctx {
     const char *name; /* file name for messages (borrowed) */
     ci_error_t *err;
+    const char *buf; /* the parsed text (borrowed), to find where a path is for messages */
+    size_t len;
     char path[CI_ERR_MAX / 2]; /* current JSON path, e.g. services.nginx.restart */
     size_t plen;
+    seg_t segs[MAX_SEGS]; /* the same path as segments (unambiguous: keys may hold dots) */
+    size_t nsegs;         /* may exceed MAX_SEGS: deeper segments are not recorded */
     ci_config_t *cfg;
     int env_phase; /* interpolating the top-level environment: process env only */
 } ctx_t;
@@ -39,24 +51,292 @@ static void put(ci_error_t *err, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- positions: where a JSON path is in the text ----------------------------------------
+ * Runs only on text jansson has accepted (so it is valid JSON), but stays in bounds and
+ * terminates on anything. Lines and columns are 1-based; columns count characters (UTF-8
+ * lead bytes), as jansson does for syntax errors. */
+
+static int is_ws(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static size_t skip_ws(const char *b, size_t len, size_t i)
+{
+    while (i < len && is_ws(b[i])) i++;
+    return i;
+}
+
+/* b[i] is '"': returns the offset just past the closing quote. */
+static size_t skip_str(const char *b, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (b[i] == '\\')
+            i++;
+        else if (b[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+/* Skips the value at b[i]; returns the offset just past it. */
+static size_t skip_value(const char *b, size_t len, size_t i)
+{
+    size_t depth = 0;
+    while (i < len) {
+        char ch = b[i];
+        if (ch == '"') {
+            i = skip_str(b, len, i);
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+            i++;
+        } else if (ch == '}' || ch == ']') {
+            if (!depth) return i;
+            depth--;
+            i++;
+        } else if (depth) {
+            i++; /* whitespace, ',', ':' or part of a number or literal */
+        } else {
+            while (i < len && !is_ws(b[i]) && !strchr(",:]}", b[i])) i++;
+            return i;
+        }
+        if (!depth) return i;
+    }
+    return i;
+}
+
+static int hex4(const char *b, size_t len, size_t i, unsigned *out)
+{
+    unsigned v = 0;
+    if (len < 4 || i > len - 4) return -1;
+    for (size_t k = i; k < i + 4; k++) {
+        char ch = b[k];
+        v <<= 4;
+        if (ch >= '0' && ch <= '9')
+            v |= (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            v |= (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            v |= (unsigned)(ch - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Does the JSON string at b[i] (a '"') decode to exactly `key`? */
+static int key_eq(const char *b, size_t len, size_t i, const char *key)
+{
+    const unsigned char *k = (const unsigned char *)key;
+    for (i++; i < len && b[i] != '"';) {
+        unsigned char u[4];
+        size_t n = 1;
+        if (b[i] != '\\') {
+            u[0] = (unsigned char)b[i++];
+        } else {
+            char e = i + 1 < len ? b[i + 1] : '\0';
+            unsigned cp;
+            i += 2;
+            switch (e) {
+            case 'b':
+                u[0] = '\b';
+                break;
+            case 'f':
+                u[0] = '\f';
+                break;
+            case 'n':
+                u[0] = '\n';
+                break;
+            case 'r':
+                u[0] = '\r';
+                break;
+            case 't':
+                u[0] = '\t';
+                break;
+            case 'u':
+                if (hex4(b, len, i, &cp)) return 0;
+                i += 4;
+                if (cp >= 0xd800 && cp < 0xdc00) {
+                    unsigned lo;
+                    if (i + 1 >= len || b[i] != '\\' || b[i + 1] != 'u' || hex4(b, len, i + 2, &lo))
+                        return 0;
+                    i += 6;
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                }
+                if (cp < 0x80) {
+                    u[0] = (unsigned char)cp;
+                } else if (cp < 0x800) {
+                    u[0] = (unsigned char)(0xc0 | cp >> 6);
+                    u[1] = (unsigned char)(0x80 | (cp & 0x3f));
+                    n = 2;
+                } else if (cp < 0x10000) {
+                    u[0] = (unsigned char)(0xe0 | cp >> 12);
+                    u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+                    u[2] = (unsigned char)(0x80 | (cp & 0x3f));
+                    n = 3;
+                } else {
+                    u[0] = (unsigned char)(0xf0 | cp >> 18);
+                    u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+                    u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+                    u[3] = (unsigned char)(0x80 | (cp & 0x3f));
+                    n = 4;
+                }
+                break;
+            default:
+                u[0] = (unsigned char)e;
+                break; /* '"', '\\', '/' */
+            }
+        }
+        for (size_t j = 0; j < n; j++)
+            if (!*k || *k++ != u[j]) return 0;
+    }
+    return *k == '\0';
+}
+
+/* Offset of the value at path segs[0..n) (of its key if at_key and the last segment is a key).
+ * A step that cannot be followed stops at the deepest value found (the top level at worst). */
+static size_t locate(const char *b, size_t len, const seg_t *segs, size_t n, int at_key)
+{
+    size_t at = skip_ws(b, len, 0);
+    for (size_t s = 0; s < n; s++) {
+        size_t i = at, found = SIZE_MAX, key_at = 0;
+        if (i >= len) break;
+        if (segs[s].key) {
+            if (b[i] != '{') break;
+            i = skip_ws(b, len, i + 1);
+            while (i < len && b[i] == '"') {
+                int eq = key_eq(b, len, i, segs[s].key);
+                key_at = i;
+                i = skip_ws(b, len, skip_str(b, len, i));
+                if (i < len && b[i] == ':') i = skip_ws(b, len, i + 1);
+                if (eq) {
+                    found = i;
+                    break;
+                }
+                i = skip_ws(b, len, skip_value(b, len, i));
+                if (i >= len || b[i] != ',') break;
+                i = skip_ws(b, len, i + 1);
+            }
+        } else {
+            if (b[i] != '[') break;
+            i = skip_ws(b, len, i + 1);
+            for (size_t idx = 0; i < len && b[i] != ']'; idx++) {
+                if (idx == segs[s].idx) {
+                    found = i;
+                    break;
+                }
+                i = skip_ws(b, len, skip_value(b, len, i));
+                if (i >= len || b[i] != ',') break;
+                i = skip_ws(b, len, i + 1);
+            }
+        }
+        if (found == SIZE_MAX) break;
+        if (s + 1 == n && at_key && segs[s].key) return key_at;
+        at = found;
+    }
+    return at;
+}
+
+/* 1-based line and column (in characters) of offset off. */
+static void line_col(const char *b, size_t len, size_t off, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off && i < len; i++) {
+        if (b[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else if (((unsigned char)b[i] & 0xc0) != 0x80) {
+            (*col)++;
+        }
+    }
+}
+
+/* "name:LINE:COL: path: msg" for the path segs[0..n) (see locate() for at_key). */
+static void put_at(ci_error_t *err, const char *name, const char *buf, size_t len,
+                   const seg_t *segs, size_t n, int at_key, const char *path, const char *msg)
+{
+    int line, col;
+    line_col(buf, len, locate(buf, len, segs, n, at_key), &line, &col);
+    if (path && *path)
+        put(err, "%s:%d:%d: %s: %s", name, line, col, path, msg);
+    else
+        put(err, "%s:%d:%d: %s", name, line, col, msg);
+}
+
+/* The error at the current path: at its value, at its key if at_key, or, if extra_key is
+ * set, at the key extra_key of the object there (unknown keys, bad names). */
+static int vfail(ctx_t *c, const char *extra_key, int at_key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int vfail(ctx_t *c, const char *extra_key, int at_key, const char *fmt, va_list ap)
+{
+    char msg[CI_ERR_MAX];
+    seg_t segs[MAX_SEGS + 1];
+    size_t n = c->nsegs < MAX_SEGS ? c->nsegs : MAX_SEGS;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    memcpy(segs, c->segs, n * sizeof(seg_t));
+    if (c->nsegs > MAX_SEGS) {
+        at_key = 0; /* too deep to record: point at the deepest recorded value */
+    } else if (extra_key) {
+        segs[n].key = extra_key;
+        segs[n++].idx = 0;
+        at_key = 1;
+    }
+    put_at(c->err, c->name, c->buf, c->len, segs, n, at_key, c->path, msg);
+    return -EINVAL;
+}
+
 static int fail(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(ctx_t *c, const char *fmt, ...)
 {
-    char msg[CI_ERR_MAX];
     va_list ap;
+    int r;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    r = vfail(c, NULL, 0, fmt, ap);
     va_end(ap);
-    if (c->plen)
-        put(c->err, "%s: %s: %s", c->name, c->path, msg);
-    else
-        put(c->err, "%s: %s", c->name, msg);
-    return -EINVAL;
+    return r;
+}
+
+/* An error about the key `key` of the object at the current path (points at the key). */
+static int fail_key(ctx_t *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail_key(ctx_t *c, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+    va_start(ap, fmt);
+    r = vfail(c, key, 1, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* An error about the last key of the current path itself (points at the key). */
+static int fail_this_key(ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_this_key(ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+    va_start(ap, fmt);
+    r = vfail(c, NULL, 1, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* Pushes a path segment; key is borrowed and must outlive the matching pop(). */
+static void push_seg(ctx_t *c, const char *key, size_t idx)
+{
+    if (c->nsegs < MAX_SEGS) {
+        c->segs[c->nsegs].key = key;
+        c->segs[c->nsegs].idx = idx;
+    }
+    c->nsegs++;
 }
 
 static size_t push(ctx_t *c, const char *key)
 {
     size_t old = c->plen;
+    push_seg(c, key, 0);
     if (old < sizeof(c->path) - 1)
         snprintf(c->path + old, sizeof(c->path) - old, "%s%s", old ? "." : "", key);
     c->plen = strlen(c->path);
@@ -66,15 +346,18 @@ static size_t push(ctx_t *c, const char *key)
 static size_t push_idx(ctx_t *c, size_t i)
 {
     size_t old = c->plen;
+    push_seg(c, NULL, i);
     if (old < sizeof(c->path) - 1) snprintf(c->path + old, sizeof(c->path) - old, "[%zu]", i);
     c->plen = strlen(c->path);
     return old;
 }
 
+/* Undoes the matching push()/push_idx() (which returned old). */
 static void pop(ctx_t *c, size_t old)
 {
     c->plen = old;
     c->path[old] = '\0';
+    c->nsegs--;
 }
 
 static const char *type_name(const json_t *v)
@@ -116,7 +399,7 @@ static int expect_keys(ctx_t *c, json_t *v, const char *const *allowed)
         size_t i;
         for (i = 0; allowed[i]; i++)
             if (!strcmp(key, allowed[i])) break;
-        if (!allowed[i]) return fail(c, "unknown key \"%s\"", key);
+        if (!allowed[i]) return fail_key(c, key, "unknown key \"%s\"", key);
     }
     return 0;
 }
@@ -480,7 +763,7 @@ static int parse_env(ctx_t *c, json_t *v, char ***env, size_t *n)
             size_t mark = push(c, key);
             char *s = NULL;
             if (!env_key_ok(key, strlen(key)))
-                r = fail(c, "invalid variable name \"%s\"", key);
+                r = fail_this_key(c, "invalid variable name \"%s\"", key);
             else if (json_is_null(val)) {
                 const char *inherited = lookup(c, key);
                 if (inherited) r = env_set(env, n, key, strlen(key), inherited);
@@ -1060,10 +1343,11 @@ static int parse_services(ctx_t *c, json_t *obj)
         size_t mark;
         service_defaults(s);
         if (!service_name_ok(key))
-            return fail(c,
-                        "invalid service name \"%s\" (expected letters, digits, \"_\", \".\" or "
-                        "\"-\", starting with a letter or a digit)",
-                        key);
+            return fail_key(
+                c, key,
+                "invalid service name \"%s\" (expected letters, digits, \"_\", \".\" or "
+                "\"-\", starting with a letter or a digit)",
+                key);
         if (!(s->name = strdup(key))) return -ENOMEM;
         mark = push(c, key);
         r = parse_service(c, val, s);
@@ -1116,6 +1400,28 @@ int ci_config_load_buffer(const char *name, const char *buf, size_t len, ci_conf
     return r;
 }
 
+/* A graph error ("services.NAME.depends_on: ...", see graph.h), placed at that depends_on.
+ * Service names hold no ':' or ' ', so the text before the first ": " is exactly the path. */
+static void graph_error(ctx_t *c, const char *gmsg)
+{
+    const char *colon = strstr(gmsg, ": ");
+    size_t plen = colon ? (size_t)(colon - gmsg) : 0;
+    for (size_t i = 0; i < c->cfg->nservices && colon; i++) {
+        const char *sname = c->cfg->services[i].name;
+        size_t nlen = strlen(sname);
+        if (plen == strlen("services.") + nlen + strlen(".depends_on") &&
+            !strncmp(gmsg, "services.", 9) && !strncmp(gmsg + 9, sname, nlen) &&
+            !strncmp(gmsg + 9 + nlen, ".depends_on", 11)) {
+            seg_t segs[] = {{"services", 0}, {sname, 0}, {"depends_on", 0}};
+            char path[CI_ERR_MAX / 2];
+            snprintf(path, sizeof(path), "%.*s", (int)plen, gmsg);
+            put_at(c->err, c->name, c->buf, c->len, segs, CI_ARRAY_SIZE(segs), 0, path, colon + 2);
+            return;
+        }
+    }
+    put_at(c->err, c->name, c->buf, c->len, NULL, 0, 0, NULL, gmsg);
+}
+
 static int load_buffer(const char *name, const char *buf, size_t len, ci_config_t **out,
                        ci_error_t *err)
 {
@@ -1130,6 +1436,8 @@ static int load_buffer(const char *name, const char *buf, size_t len, ci_config_
     memset(&c, 0, sizeof(c));
     c.name = name;
     c.err = err;
+    c.buf = buf;
+    c.len = len;
     root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         put(err, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
@@ -1174,7 +1482,7 @@ static int load_buffer(const char *name, const char *buf, size_t len, ci_config_
     {
         ci_error_t gerr;
         r = ci_graph_resolve(cfg, cfg->start_order, cfg->wave, &gerr);
-        if (r == -EINVAL) put(err, "%s: %s", name, gerr.msg);
+        if (r == -EINVAL) graph_error(&c, gerr.msg);
         if (r) goto fail;
     }
     /* As Compose: service_healthy needs a healthcheck, else it would wait forever. */
@@ -1184,10 +1492,12 @@ static int load_buffer(const char *name, const char *buf, size_t len, ci_config_
             const ci_dep_t *d = &svc->depends_on[j];
             if (d->condition == CI_COND_HEALTHY &&
                 cfg->services[d->index].healthcheck.kind == CI_HC_NONE) {
-                put(err,
-                    "%s: services.%s.depends_on.%s: condition service_healthy needs a "
-                    "healthcheck on \"%s\"",
-                    name, svc->name, d->name, d->name);
+                char path[CI_ERR_MAX / 2], msg[CI_ERR_MAX / 2];
+                seg_t segs[] = {{"services", 0}, {svc->name, 0}, {"depends_on", 0}, {d->name, 0}};
+                snprintf(path, sizeof(path), "services.%s.depends_on.%s", svc->name, d->name);
+                snprintf(msg, sizeof(msg),
+                         "condition service_healthy needs a healthcheck on \"%s\"", d->name);
+                put_at(err, name, buf, len, segs, CI_ARRAY_SIZE(segs), 0, path, msg);
                 r = -EINVAL;
                 goto fail;
             }

@@ -80,207 +80,226 @@ static const struct {
     const char *file, *msg;
 } invalid[] = {
     {"certgen-bad-key-type.json",
-     "init.json: services.cert-gen.certgen.key_type: invalid key_type \"rsa:1024\" (expected "
+     "init.json:3:67: services.cert-gen.certgen.key_type: invalid key_type \"rsa:1024\" (expected "
      "\"rsa:2048\", \"rsa:4096\", \"ec:P-256\", \"ec:P-384\" or \"ed25519\")"},
-    {"certgen-bad-owner.json", "init.json: services.cert-gen.certgen.owner: invalid user "
+    {"certgen-bad-owner.json", "init.json:3:64: services.cert-gen.certgen.owner: invalid user "
                                "\"chroma:\" (expected \"user\" or \"user:group\")"},
-    {"certgen-bad-renew-before.json",
-     "init.json: services.cert-gen.certgen.renew_before: invalid duration \"30 days\" (expected "
-     "e.g. \"500ms\", \"30s\", \"1m30s\")"},
+    {"certgen-bad-renew-before.json", "init.json:3:71: services.cert-gen.certgen.renew_before: "
+                                      "invalid duration \"30 days\" (expected "
+                                      "e.g. \"500ms\", \"30s\", \"1m30s\")"},
     {"certgen-bad-subject.json",
-     "init.json: services.cert-gen.certgen.subject: invalid subject \"O=Chroma\" (expected "
+     "init.json:3:66: services.cert-gen.certgen.subject: invalid subject \"O=Chroma\" (expected "
      "\"/K=V/K=V...\", e.g. \"/O=Chroma/C=US\")"},
     {"certgen-days-too-many.json",
-     "init.json: services.cert-gen.certgen.days: must be between 1 and 36500, got 40000"},
+     "init.json:3:63: services.cert-gen.certgen.days: must be between 1 and 36500, got 40000"},
     {"certgen-days-type.json",
-     "init.json: services.cert-gen.certgen.days: expected an integer, got a string"},
+     "init.json:3:63: services.cert-gen.certgen.days: expected an integer, got a string"},
     {"certgen-days-zero.json",
-     "init.json: services.cert-gen.certgen.days: must be between 1 and 36500, got 0"},
+     "init.json:3:63: services.cert-gen.certgen.days: must be between 1 and 36500, got 0"},
     {"certgen-empty-domain-item.json",
-     "init.json: services.cert-gen.certgen.domain: invalid domain list \"a,,b\": empty item"},
+     "init.json:3:65: services.cert-gen.certgen.domain: invalid domain list \"a,,b\": empty item"},
     {"certgen-missing-key.json",
-     "init.json: services.cert-gen.certgen: missing required key \"key\""},
+     "init.json:3:29: services.cert-gen.certgen: missing required key \"key\""},
     {"certgen-not-object.json",
-     "init.json: services.cert-gen.certgen: expected an object, got a boolean"},
-    {"certgen-unknown-key.json", "init.json: services.cert-gen.certgen: unknown key \"domains\""},
-    {"command-empty-array.json", "init.json: services.a.command: must not be empty"},
-    {"command-empty-program.json", "init.json: services.a.command[0]: must not be empty"},
-    {"command-empty-string.json", "init.json: services.a.command: must not be empty"},
+     "init.json:3:29: services.cert-gen.certgen: expected an object, got a boolean"},
+    {"certgen-unknown-key.json",
+     "init.json:3:55: services.cert-gen.certgen: unknown key \"domains\""},
+    {"command-empty-array.json", "init.json:3:22: services.a.command: must not be empty"},
+    {"command-empty-program.json", "init.json:3:23: services.a.command[0]: must not be empty"},
+    {"command-empty-string.json", "init.json:3:22: services.a.command: must not be empty"},
     {"command-item-type.json",
-     "init.json: services.a.command[1]: expected a string, got an integer"},
+     "init.json:3:31: services.a.command[1]: expected a string, got an integer"},
     {"command-wrong-type.json",
-     "init.json: services.a.command: expected a string or an array, got an integer"},
+     "init.json:3:22: services.a.command: expected a string or an array, got an integer"},
     {"depends-bad-condition.json",
-     "init.json: services.a.depends_on.b.condition: invalid condition \"service_ready\" (expected "
+     "init.json:4:66: services.a.depends_on.b.condition: invalid condition \"service_ready\" "
+     "(expected "
      "\"service_started\", \"service_healthy\" or \"service_completed_successfully\")"},
     {"depends-cycle-three.json",
-     "init.json: services.a.depends_on: dependency cycle: a -> b -> c -> a"},
-    {"depends-cycle.json", "init.json: services.a.depends_on: dependency cycle: a -> b -> a"},
-    {"depends-healthy-without-healthcheck.json",
-     "init.json: services.web.depends_on.api: condition service_healthy needs a healthcheck on "
-     "\"api\""},
-    {"depends-duplicate.json", "init.json: services.a.depends_on[1]: duplicate dependency \"b\""},
+     "init.json:4:46: services.a.depends_on: dependency cycle: a -> b -> c -> a"},
+    {"depends-cycle.json", "init.json:3:46: services.a.depends_on: dependency cycle: a -> b -> a"},
+    {"depends-healthy-without-healthcheck.json", "init.json:4:65: services.web.depends_on.api: "
+                                                 "condition service_healthy needs a healthcheck on "
+                                                 "\"api\""},
+    {"depends-duplicate.json",
+     "init.json:4:52: services.a.depends_on[1]: duplicate dependency \"b\""},
     {"depends-map-unknown-key.json",
-     "init.json: services.a.depends_on.b: unknown key \"condtion\""},
+     "init.json:4:53: services.a.depends_on.b: unknown key \"condtion\""},
     {"depends-map-value-type.json",
-     "init.json: services.a.depends_on.b: expected an object, got a string"},
+     "init.json:4:52: services.a.depends_on.b: expected an object, got a string"},
     {"depends-required-type.json",
-     "init.json: services.a.depends_on.b.required: expected a boolean, got a string"},
-    {"depends-self.json", "init.json: services.a.depends_on: dependency cycle: a -> a"},
-    {"depends-unknown-map.json", "init.json: services.nginx.depends_on: unknown service \"db\""},
-    {"depends-unknown.json", "init.json: services.nginx.depends_on: unknown service \"chroma\""},
+     "init.json:4:65: services.a.depends_on.b.required: expected a boolean, got a string"},
+    {"depends-self.json", "init.json:3:46: services.a.depends_on: dependency cycle: a -> a"},
+    {"depends-unknown-map.json",
+     "init.json:3:50: services.nginx.depends_on: unknown service \"db\""},
+    {"depends-unknown.json",
+     "init.json:4:50: services.nginx.depends_on: unknown service \"chroma\""},
     {"depends-wrong-type.json",
-     "init.json: services.a.depends_on: expected an array or an object, got a string"},
-    {"duration-empty.json", "init.json: services.a.stop_grace_period: invalid duration \"\" "
+     "init.json:3:46: services.a.depends_on: expected an array or an object, got a string"},
+    {"duration-empty.json", "init.json:3:53: services.a.stop_grace_period: invalid duration \"\" "
                             "(expected e.g. \"500ms\", \"30s\", \"1m30s\")"},
-    {"duration-overflow.json",
-     "init.json: services.a.stop_grace_period: duration \"99999999999999999h\" is out of range"},
-    {"duration-type.json", "init.json: services.a.stop_grace_period: expected a duration (a string "
-                           "or a number of seconds), got a boolean"},
-    {"environment-bad-entry.json", "init.json: services.a.environment[0]: invalid environment "
+    {"duration-overflow.json", "init.json:3:53: services.a.stop_grace_period: duration "
+                               "\"99999999999999999h\" is out of range"},
+    {"duration-type.json",
+     "init.json:3:53: services.a.stop_grace_period: expected a duration (a string "
+     "or a number of seconds), got a boolean"},
+    {"environment-bad-entry.json", "init.json:3:48: services.a.environment[0]: invalid environment "
                                    "entry \"=x\" (expected \"KEY=VALUE\")"},
     {"environment-list-item-type.json",
-     "init.json: services.a.environment[0]: expected a string, got an integer"},
-    {"environment-value-object.json", "init.json: services.a.environment.A: expected a string, a "
-                                      "number or a boolean, got an object"},
+     "init.json:3:48: services.a.environment[0]: expected a string, got an integer"},
+    {"environment-value-object.json",
+     "init.json:3:53: services.a.environment.A: expected a string, a "
+     "number or a boolean, got an object"},
     {"environment-wrong-type.json",
-     "init.json: environment: expected an object or an array, got a string"},
-    {"essential-type.json", "init.json: services.a.essential: expected a boolean, got a string"},
-    {"healthcheck-bad-interval.json",
-     "init.json: services.chromadb.healthcheck.interval: invalid duration \"30x\" (expected e.g. "
-     "\"500ms\", \"30s\", \"1m30s\")"},
+     "init.json:2:18: environment: expected an object or an array, got a string"},
+    {"essential-type.json",
+     "init.json:3:45: services.a.essential: expected a boolean, got a string"},
+    {"healthcheck-bad-interval.json", "init.json:3:92: services.chromadb.healthcheck.interval: "
+                                      "invalid duration \"30x\" (expected e.g. "
+                                      "\"500ms\", \"30s\", \"1m30s\")"},
     {"healthcheck-cmd-without-command.json",
-     "init.json: services.a.healthcheck.test: [\"CMD\"] needs a command"},
+     "init.json:3:56: services.a.healthcheck.test: [\"CMD\"] needs a command"},
     {"healthcheck-disable-type.json",
-     "init.json: services.a.healthcheck.disable: expected a boolean, got a string"},
+     "init.json:3:59: services.a.healthcheck.disable: expected a boolean, got a string"},
     {"healthcheck-insecure-type.json",
-     "init.json: services.a.healthcheck.insecure: expected a boolean, got an integer"},
-    {"healthcheck-missing-test.json",
-     "init.json: services.a.healthcheck: missing required key \"test\" (or \"disable\": true)"},
+     "init.json:3:78: services.a.healthcheck.insecure: expected a boolean, got an integer"},
+    {"healthcheck-missing-test.json", "init.json:3:47: services.a.healthcheck: missing required "
+                                      "key \"test\" (or \"disable\": true)"},
     {"healthcheck-none-with-args.json",
-     "init.json: services.a.healthcheck.test: [\"NONE\"] takes no arguments"},
+     "init.json:3:56: services.a.healthcheck.test: [\"NONE\"] takes no arguments"},
     {"healthcheck-retries-type.json",
-     "init.json: services.a.healthcheck.retries: expected an integer, got a string"},
+     "init.json:3:77: services.a.healthcheck.retries: expected an integer, got a string"},
     {"healthcheck-retries-zero.json",
-     "init.json: services.a.healthcheck.retries: must be at least 1, got 0"},
-    {"healthcheck-shell-two-args.json",
-     "init.json: services.a.healthcheck.test: [\"CMD-SHELL\", ...] takes exactly one argument"},
+     "init.json:3:77: services.a.healthcheck.retries: must be at least 1, got 0"},
+    {"healthcheck-shell-two-args.json", "init.json:3:56: services.a.healthcheck.test: "
+                                        "[\"CMD-SHELL\", ...] takes exactly one argument"},
     {"healthcheck-start-interval-bad.json",
-     "init.json: services.a.healthcheck.start_interval: invalid duration \"fast\" (expected e.g. "
+     "init.json:3:84: services.a.healthcheck.start_interval: invalid duration \"fast\" (expected "
+     "e.g. "
      "\"500ms\", \"30s\", \"1m30s\")"},
     {"healthcheck-test-empty-array.json",
-     "init.json: services.a.healthcheck.test: must not be empty"},
+     "init.json:3:56: services.a.healthcheck.test: must not be empty"},
     {"healthcheck-test-empty-string.json",
-     "init.json: services.a.healthcheck.test: must not be empty"},
+     "init.json:3:56: services.a.healthcheck.test: must not be empty"},
     {"healthcheck-test-type.json",
-     "init.json: services.a.healthcheck.test: expected a string or an array, got an integer"},
+     "init.json:3:56: services.a.healthcheck.test: expected a string or an array, got an integer"},
     {"healthcheck-unknown-key.json",
-     "init.json: services.a.healthcheck: unknown key \"intervall\""},
+     "init.json:3:66: services.a.healthcheck: unknown key \"intervall\""},
     {"healthcheck-unknown-test-type.json",
-     "init.json: services.a.healthcheck.test: unknown test type \"CURL\" (expected \"CMD\", "
+     "init.json:3:56: services.a.healthcheck.test: unknown test type \"CURL\" (expected \"CMD\", "
      "\"CMD-SHELL\", \"HTTP\", \"TCP\" or \"NONE\")"},
-    {"http-bad-fallback.json", "init.json: services.a.healthcheck.test[2]: invalid URL "
+    {"http-bad-fallback.json", "init.json:3:87: services.a.healthcheck.test[2]: invalid URL "
                                "\"localhost/b\": expected an http:// or https:// URL"},
     {"http-bad-host.json",
-     "init.json: services.a.healthcheck.test[1]: invalid URL \"http://a b/\": invalid host"},
-    {"http-bad-port.json", "init.json: services.a.healthcheck.test[1]: invalid URL "
+     "init.json:3:65: services.a.healthcheck.test[1]: invalid URL \"http://a b/\": invalid host"},
+    {"http-bad-port.json", "init.json:3:65: services.a.healthcheck.test[1]: invalid URL "
                            "\"http://127.0.0.1:99999/\": invalid port"},
-    {"http-bad-scheme.json", "init.json: services.a.healthcheck.test[1]: invalid URL "
+    {"http-bad-scheme.json", "init.json:3:65: services.a.healthcheck.test[1]: invalid URL "
                              "\"ftp://127.0.0.1/\": expected an http:// or https:// URL"},
     {"http-missing-host.json",
-     "init.json: services.a.healthcheck.test[1]: invalid URL \"http:///api\": missing host"},
+     "init.json:3:65: services.a.healthcheck.test[1]: invalid URL \"http:///api\": missing host"},
     {"http-no-url.json",
-     "init.json: services.a.healthcheck.test: [\"HTTP\"] needs at least one URL"},
-    {"http-port-zero.json", "init.json: services.a.healthcheck.test[1]: invalid URL "
+     "init.json:3:56: services.a.healthcheck.test: [\"HTTP\"] needs at least one URL"},
+    {"http-port-zero.json", "init.json:3:65: services.a.healthcheck.test[1]: invalid URL "
                             "\"http://127.0.0.1:0/\": invalid port"},
-    {"http-space-in-path.json", "init.json: services.a.healthcheck.test[1]: invalid URL "
+    {"http-space-in-path.json", "init.json:3:65: services.a.healthcheck.test[1]: invalid URL "
                                 "\"http://localhost/a b\": invalid character in path"},
     {"interp-bad-name.json",
-     "init.json: services.a.command[1]: invalid interpolation format \"${1}\""},
-    {"interp-in-duration.json", "init.json: services.a.stop_grace_period: invalid duration \"10x\" "
-                                "(expected e.g. \"500ms\", \"30s\", \"1m30s\")"},
-    {"interp-required-missing.json",
-     "init.json: services.cert-gen.certgen.domain: required variable CHROMA_DOMAIN is missing a "
-     "value: set CHROMA_DOMAIN to the server name"},
+     "init.json:3:31: services.a.command[1]: invalid interpolation format \"${1}\""},
+    {"interp-in-duration.json",
+     "init.json:3:53: services.a.stop_grace_period: invalid duration \"10x\" "
+     "(expected e.g. \"500ms\", \"30s\", \"1m30s\")"},
+    {"interp-required-missing.json", "init.json:3:65: services.cert-gen.certgen.domain: required "
+                                     "variable CHROMA_DOMAIN is missing a "
+                                     "value: set CHROMA_DOMAIN to the server name"},
     {"interp-required-top-env.json",
-     "init.json: environment.DATA: required variable CI_TEST_UNSET_DATA is missing a value"},
+     "init.json:2:27: environment.DATA: required variable CI_TEST_UNSET_DATA is missing a value"},
     {"interp-unterminated.json",
-     "init.json: services.a.working_dir: unterminated \"${\" in \"${HOME\""},
+     "init.json:3:47: services.a.working_dir: unterminated \"${\" in \"${HOME\""},
     {"log-bad-format.json",
-     "init.json: log.format: invalid log format \"xml\" (expected \"text\" or \"json\")"},
-    {"log-prefix-type.json", "init.json: log.prefix: expected a boolean, got a string"},
-    {"log-unknown-key.json", "init.json: log: unknown key \"colour\""},
-    {"on-unhealthy-bad.json", "init.json: services.a.on_unhealthy: invalid value \"kill\" "
+     "init.json:2:21: log.format: invalid log format \"xml\" (expected \"text\" or \"json\")"},
+    {"log-prefix-type.json", "init.json:2:21: log.prefix: expected a boolean, got a string"},
+    {"log-unknown-key.json", "init.json:2:11: log: unknown key \"colour\""},
+    {"on-unhealthy-bad.json", "init.json:3:48: services.a.on_unhealthy: invalid value \"kill\" "
                               "(expected \"none\" or \"restart\")"},
-    {"reload-bad-signal.json", "init.json: services.a.reload.signal: invalid signal \"RELOAD\""},
-    {"reload-missing-watch.json", "init.json: services.a.reload: missing required key \"watch\""},
+    {"reload-bad-signal.json",
+     "init.json:3:70: services.a.reload.signal: invalid signal \"RELOAD\""},
+    {"reload-missing-watch.json",
+     "init.json:3:42: services.a.reload: missing required key \"watch\""},
     {"restart-bad.json",
-     "init.json: services.a.restart: invalid restart policy \"sometimes\" (expected \"no\", "
+     "init.json:3:43: services.a.restart: invalid restart policy \"sometimes\" (expected \"no\", "
      "\"always\", \"on-failure\", \"on-failure:N\" with N >= 1, or \"unless-stopped\")"},
-    {"restart-bool.json", "init.json: services.a.restart: expected a string, got a boolean"},
+    {"restart-bool.json", "init.json:3:43: services.a.restart: expected a string, got a boolean"},
     {"restart-on-failure-garbage.json",
-     "init.json: services.a.restart: invalid restart policy \"on-failure:x\" (expected \"no\", "
+     "init.json:3:43: services.a.restart: invalid restart policy \"on-failure:x\" (expected "
+     "\"no\", "
      "\"always\", \"on-failure\", \"on-failure:N\" with N >= 1, or \"unless-stopped\")"},
     {"restart-on-failure-zero.json",
-     "init.json: services.a.restart: invalid restart policy \"on-failure:0\" (expected \"no\", "
+     "init.json:3:43: services.a.restart: invalid restart policy \"on-failure:0\" (expected "
+     "\"no\", "
      "\"always\", \"on-failure\", \"on-failure:N\" with N >= 1, or \"unless-stopped\")"},
     {"service-bad-name.json",
-     "init.json: services: invalid service name \"bad name\" (expected letters, digits, \"_\", "
+     "init.json:3:5: services: invalid service name \"bad name\" (expected letters, digits, \"_\", "
      "\".\" or \"-\", starting with a letter or a digit)"},
     {"service-command-and-certgen.json",
-     "init.json: services.a: \"command\" and \"certgen\" are mutually exclusive"},
-    {"service-compose-image-key.json", "init.json: services.a: unknown key \"image\""},
+     "init.json:3:10: services.a: \"command\" and \"certgen\" are mutually exclusive"},
+    {"service-compose-image-key.json", "init.json:3:11: services.a: unknown key \"image\""},
     {"service-log-prefix-type.json",
-     "init.json: services.a.log_prefix: expected a string, got an integer"},
-    {"service-missing-command.json", "init.json: services.a: missing \"command\" (or \"certgen\")"},
-    {"service-name-leading-dash.json",
-     "init.json: services: invalid service name \"-a\" (expected letters, digits, \"_\", \".\" or "
-     "\"-\", starting with a letter or a digit)"},
-    {"service-not-object.json", "init.json: services.a: expected an object, got a string"},
-    {"service-unknown-key.json", "init.json: services.nginx: unknown key \"restrat\""},
-    {"services-empty.json", "init.json: services: at least one service is required"},
-    {"services-not-object.json", "init.json: services: expected an object, got an array"},
-    {"shutdown-timeout-bad.json", "init.json: shutdown_timeout: invalid duration \"9 s\" (expected "
-                                  "e.g. \"500ms\", \"30s\", \"1m30s\")"},
-    {"shutdown-timeout-negative.json", "init.json: shutdown_timeout: invalid duration -1 (expected "
-                                       "e.g. \"500ms\", \"30s\", \"1m30s\")"},
-    {"state-dir-type.json", "init.json: state_dir: expected a string, got an integer"},
-    {"stop-signal-bad.json", "init.json: services.a.stop_signal: invalid signal \"SIGFOO\""},
-    {"stop-signal-type.json",
-     "init.json: services.a.stop_signal: expected a signal (a name or a number), got a boolean"},
-    {"stop-signal-zero.json", "init.json: services.a.stop_signal: invalid signal 0"},
+     "init.json:3:46: services.a.log_prefix: expected a string, got an integer"},
+    {"service-missing-command.json",
+     "init.json:3:10: services.a: missing \"command\" (or \"certgen\")"},
+    {"service-name-leading-dash.json", "init.json:3:5: services: invalid service name \"-a\" "
+                                       "(expected letters, digits, \"_\", \".\" or "
+                                       "\"-\", starting with a letter or a digit)"},
+    {"service-not-object.json", "init.json:3:10: services.a: expected an object, got a string"},
+    {"service-unknown-key.json", "init.json:3:36: services.nginx: unknown key \"restrat\""},
+    {"services-empty.json", "init.json:1:14: services: at least one service is required"},
+    {"services-not-object.json", "init.json:1:14: services: expected an object, got an array"},
+    {"shutdown-timeout-bad.json",
+     "init.json:2:23: shutdown_timeout: invalid duration \"9 s\" (expected "
+     "e.g. \"500ms\", \"30s\", \"1m30s\")"},
+    {"shutdown-timeout-negative.json",
+     "init.json:2:23: shutdown_timeout: invalid duration -1 (expected "
+     "e.g. \"500ms\", \"30s\", \"1m30s\")"},
+    {"state-dir-type.json", "init.json:2:16: state_dir: expected a string, got an integer"},
+    {"stop-signal-bad.json", "init.json:3:47: services.a.stop_signal: invalid signal \"SIGFOO\""},
+    {"stop-signal-type.json", "init.json:3:47: services.a.stop_signal: expected a signal (a name "
+                              "or a number), got a boolean"},
+    {"stop-signal-zero.json", "init.json:3:47: services.a.stop_signal: invalid signal 0"},
     {"syntax-bad-token.json", "init.json:3:32: ']' expected near 'false'"},
     {"syntax-duplicate-key.json", "init.json:4:7: duplicate object key near '\"a\"'"},
     {"syntax-empty.json", "init.json:1:0: '[' or '{' expected near end of file"},
     {"syntax-trailing-comma.json", "init.json:3:31: string or '}' expected near '}'"},
     {"syntax-unterminated.json", "init.json:3:0: string or '}' expected near end of file"},
-    {"tcp-bad-port.json", "init.json: services.a.healthcheck.test[1]: invalid address "
+    {"tcp-bad-port.json", "init.json:3:64: services.a.healthcheck.test[1]: invalid address "
                           "\"localhost:http\": invalid port (expected \"host:port\")"},
-    {"tcp-missing-port.json", "init.json: services.a.healthcheck.test[1]: invalid address "
+    {"tcp-missing-port.json", "init.json:3:64: services.a.healthcheck.test[1]: invalid address "
                               "\"localhost\": missing port (expected \"host:port\")"},
     {"tcp-two-args.json",
-     "init.json: services.a.healthcheck.test: [\"TCP\", ...] takes exactly one argument"},
-    {"top-missing-services.json", "init.json: missing required key \"services\""},
-    {"top-not-object.json", "init.json: expected an object at the top level, got an array"},
-    {"top-unknown-key.json", "init.json: unknown key \"servics\""},
-    {"unknown-key-control-char.json", "init.json: services.a: unknown key \"a?b\""},
-    {"user-empty-name.json", "init.json: services.a.user: invalid user \":1000\" (expected "
+     "init.json:3:56: services.a.healthcheck.test: [\"TCP\", ...] takes exactly one argument"},
+    {"top-missing-services.json", "init.json:1:1: missing required key \"services\""},
+    {"top-not-object.json", "init.json:1:1: expected an object at the top level, got an array"},
+    {"top-unknown-key.json", "init.json:2:3: unknown key \"servics\""},
+    {"unknown-key-control-char.json", "init.json:1:42: services.a: unknown key \"a?b\""},
+    {"user-empty-name.json", "init.json:3:40: services.a.user: invalid user \":1000\" (expected "
                              "\"name\", \"uid\", \"uid:gid\" or \"name:group\")"},
-    {"user-empty.json", "init.json: services.a.user: invalid user \"\" (expected \"name\", "
+    {"user-empty.json", "init.json:3:40: services.a.user: invalid user \"\" (expected \"name\", "
                         "\"uid\", \"uid:gid\" or \"name:group\")"},
-    {"user-negative-uid.json", "init.json: services.a.user: invalid uid -1"},
-    {"user-space.json", "init.json: services.a.user: invalid user \"bad user\" (expected \"name\", "
-                        "\"uid\", \"uid:gid\" or \"name:group\")"},
-    {"user-too-many-colons.json", "init.json: services.a.user: invalid user \"a:b:c\" (expected "
-                                  "\"name\", \"uid\", \"uid:gid\" or \"name:group\")"},
+    {"user-negative-uid.json", "init.json:3:40: services.a.user: invalid uid -1"},
+    {"user-space.json",
+     "init.json:3:40: services.a.user: invalid user \"bad user\" (expected \"name\", "
+     "\"uid\", \"uid:gid\" or \"name:group\")"},
+    {"user-too-many-colons.json",
+     "init.json:3:40: services.a.user: invalid user \"a:b:c\" (expected "
+     "\"name\", \"uid\", \"uid:gid\" or \"name:group\")"},
     {"user-type.json",
-     "init.json: services.a.user: expected a string (or a numeric uid), got a boolean"},
-    {"wait-for-file-empty.json", "init.json: services.a.wait_for.files[1]: must not be empty"},
-    {"wait-for-files-empty.json", "init.json: services.a.wait_for.files: must not be empty"},
+     "init.json:3:40: services.a.user: expected a string (or a numeric uid), got a boolean"},
+    {"wait-for-file-empty.json", "init.json:3:67: services.a.wait_for.files[1]: must not be empty"},
+    {"wait-for-files-empty.json", "init.json:3:54: services.a.wait_for.files: must not be empty"},
     {"wait-for-missing-files.json",
-     "init.json: services.a.wait_for: missing required key \"files\""},
-    {"wait-for-unknown-key.json", "init.json: services.a.wait_for: unknown key \"timout\""},
-    {"working-dir-empty.json", "init.json: services.a.working_dir: must not be empty"},
+     "init.json:3:44: services.a.wait_for: missing required key \"files\""},
+    {"wait-for-unknown-key.json", "init.json:3:62: services.a.wait_for: unknown key \"timout\""},
+    {"working-dir-empty.json", "init.json:3:47: services.a.working_dir: must not be empty"},
 };
 
 static void invalid_configs_report_exact_errors(void **state)
@@ -361,6 +380,55 @@ static void buffers_need_no_terminator(void **state)
     assert_int_equal(ci_config_load_buffer("x", "{\"services\"\0:{}}", 16, &cfg, &err), -EINVAL);
     assert_null(cfg);
     ci_config_free(NULL);
+}
+
+/* Positions are 1-based lines and columns in characters (as jansson's syntax errors); keys are
+ * matched as decoded segments (escapes, dots), and strings, numbers and literals are skipped. */
+static void error_positions_follow_the_text(void **state)
+{
+    static const struct {
+        const char *text, *msg;
+    } cases[] = {
+        {"{\"services\": {\"a\": {\"command\": [\"\xc3\xa9\xe2\x98\x83\"], \"restart\": 5}}}",
+         "x:1:51: services.a.restart: expected a string, got an integer"},
+        {"{\r\n  \"services\": {\r\n    \"a\": {\"command\": [\"true\"],\r\n\t\"restart\": 5}}}",
+         "x:4:13: services.a.restart: expected a string, got an integer"},
+        {"{\"services\": {\"a\": {\"command\": [\"true\"]}, \"a.b\": {\"command\": [\"true\"], "
+         "\"restart\": 1}}}",
+         "x:1:83: services.a.b.restart: expected a string, got an integer"},
+        {"{\"services\": {\"\\u0061x\": {\"command\": [\"true\"], \"restart\": 1}}}",
+         "x:1:59: services.ax.restart: expected a string, got an integer"},
+        {"{\"environment\": {\"A\": \"1\", \"\\ud83d\\ude00=\\u0041\": \"x\"}, \"services\": "
+         "{\"a\": "
+         "{\"command\": [\"true\"]}}}",
+         "x:1:28: environment.\xf0\x9f\x98\x80=A: invalid variable name \"\xf0\x9f\x98\x80=A\""},
+        {"{\"services\": {\"a\": {\"command\": [\"x\\\"]}{,:\", \"\\\\\", \"[{\"], "
+         "\"environment\": "
+         "{\"X\": \"[{\", \"Y\": 1.5e-3, \"Z\": true}, \"essential\": false, \"restart\": "
+         "-1.5e3}}}",
+         "x:1:141: services.a.restart: expected a string, got a number"},
+        {"{\"services\": {\"x.y\": {\"command\": [\"true\"], \"depends_on\": [\"x\"]}, \"x\": "
+         "{\"command\": [\"true\"], \"depends_on\": [\"x.y\"]}}}",
+         "x:1:58: services.x.y.depends_on: dependency cycle: x.y -> x -> x.y"},
+        {"{\"services\": {\"a\": {\"command\": [\"true\"], \"depends_on\": {\"b\": {}}}}}",
+         "x:1:56: services.a.depends_on: unknown service \"b\""},
+        {"\n\n  [\"x\"]", "x:3:3: expected an object at the top level, got an array"},
+        {"{\"services\": {\"a\": {\"command\": [\"restrat\"], \"restrat\": 1}}}",
+         "x:1:45: services.a: unknown key \"restrat\""},
+        {"{\"log\": {\"format\": \"text\"}, \"services\": {\"a\": {\"command\": [\"true\"], "
+         "\"healthcheck\": {\"test\": \"true\", \"format\": 1}}}}",
+         "x:1:101: services.a.healthcheck: unknown key \"format\""},
+    };
+    (void)state;
+    for (size_t i = 0; i < CI_ARRAY_SIZE(cases); i++) {
+        ci_config_t *cfg = (ci_config_t *)1;
+        ci_error_t err;
+        int r = ci_config_load_buffer("x", cases[i].text, strlen(cases[i].text), &cfg, &err);
+        if (r != -EINVAL) fail_msg("case %zu: r=%d, expected -EINVAL", i, r);
+        assert_null(cfg);
+        if (strcmp(err.msg, cases[i].msg))
+            fail_msg("case %zu:\n  got  %s\n  want %s", i, err.msg, cases[i].msg);
+    }
 }
 
 /* ---- valid configs -------------------------------------------------------------------- */
@@ -638,7 +706,7 @@ static void interpolation_everywhere(void **state)
         char *buf = slurp(CONFIGS "/valid/interpolation.json", &len);
         ci_error_t err;
         assert_int_equal(ci_config_load_buffer("init.json", buf, len, &cfg, &err), -EINVAL);
-        assert_string_equal(err.msg, "init.json: environment.DOMAIN: required variable "
+        assert_string_equal(err.msg, "init.json:4:15: environment.DOMAIN: required variable "
                                      "CI_TEST_DOMAIN is missing a value: set CI_TEST_DOMAIN");
         free(buf);
     }
@@ -795,7 +863,7 @@ static void check_bad_config_exits_2_with_the_message(void **state)
     run_binary(res, args);
     assert_true(WIFEXITED(res->status));
     assert_int_equal(WEXITSTATUS(res->status), 2);
-    assert_string_equal(res->err, CONFIGS "/invalid/healthcheck-bad-interval.json: "
+    assert_string_equal(res->err, CONFIGS "/invalid/healthcheck-bad-interval.json:3:92: "
                                           "services.chromadb.healthcheck.interval: invalid "
                                           "duration \"30x\" (expected e.g. \"500ms\", \"30s\", "
                                           "\"1m30s\")\n");
@@ -829,6 +897,7 @@ int main(void)
         cmocka_unit_test(every_invalid_file_is_in_the_table),
         cmocka_unit_test(file_errors_name_the_path_as_given),
         cmocka_unit_test(buffers_need_no_terminator),
+        cmocka_unit_test(error_positions_follow_the_text),
         cmocka_unit_test(minimal_gets_every_default),
         cmocka_unit_test(full_config_reads_every_key),
         cmocka_unit_test(certgen_defaults),
