@@ -101,6 +101,39 @@ class HealthProbes(unittest.TestCase):
                 kill_tagged(tag)
 
 
+class Dependencies(unittest.TestCase):
+    def test_depends_on_restart_restarts_the_dependent_once(self):
+        """kick(): depends_on.restart compares the dependency's generation
+        with dep_generation[], which only the WAITING -> spawn path updates.
+        After the forced restart (svc_stop -> on_exit -> backoff_fire ->
+        svc_spawn) it is still stale, so the next kick() restarts the
+        dependent again, and again: an endless restart loop after a single
+        restart of the dependency."""
+        tag = new_tag()
+        with tmpdir() as d:
+            marker = os.path.join(d, "ran-once")
+            db = ("if [ -e %s ]; then exec %s --tag %s sleep 60; fi; touch %s; sleep 0.3; exit 1"
+                  % (marker, CI_HELPER, tag, marker))
+            cfg = {"state_dir": os.path.join(d, "state"), "services": {
+                "db": {"command": ["sh", "-c", db], "restart": "on-failure"},
+                "app": {"command": helper("sleep", 60, tag=tag),
+                        "depends_on": {"db": {"condition": "service_started", "restart": True}}}}}
+            try:
+                with Init(cfg) as init:
+                    def nstarted(name):
+                        return sum(1 for e in init.events() if ev("started", name)(e))
+                    init.wait_event(lambda e: ev("started", "app")(e) and nstarted("app") >= 2, 10)
+                    self.assertEqual(nstarted("db"), 2)
+                    # db restarted once: app must not start a third time.
+                    with self.assertRaises(TimeoutError):
+                        init.wait_event(lambda e: ev("started", "app")(e) and
+                                        nstarted("app") >= 3, 3)
+                    init.signal(signal.SIGTERM)
+                    self.assertEqual(init.wait(15), 0)
+            finally:
+                kill_tagged(tag)
+
+
 class LeftoversNotPid1(unittest.TestCase):
     def test_orphan_reparented_after_the_sigkill_scan(self):
         """deadline_fire (final phase, not PID 1): ci_sup_kill_children()
