@@ -1342,6 +1342,9 @@ static int parse_services(ctx_t *c, json_t *obj)
         ci_service_conf_t *s = &cfg->services[i++];
         size_t mark;
         service_defaults(s);
+        if (strlen(key) > CI_SERVICE_NAME_MAX)
+            return fail_key(c, key, "service name too long (%zu characters, at most %d)",
+                            strlen(key), CI_SERVICE_NAME_MAX);
         if (!service_name_ok(key))
             return fail_key(
                 c, key,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "chroma_init/log.h"
+#include "chroma_init/outq.h"
 
 static ci_log_format_t log_format = CI_LOG_TEXT;
 static bool log_verbose;
@@ -55,17 +56,17 @@ static void json_escape(char *buf, size_t size, size_t *off, const char *s)
     }
 }
 
-static void write_all(int fd, const char *p, size_t n)
+/* Appends to buf (capacity size) at *off; never past size - 1. */
+__attribute__((format(printf, 4, 5))) static void appendf(char *buf, size_t size, size_t *off,
+                                                          const char *fmt, ...)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
+    if (*off + 1 >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *off, size - *off, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    *off += (size_t)n < size - *off - 1 ? (size_t)n : size - *off - 1;
 }
 
 void ci_log_eventf(ci_log_level_t level, const char *service, const char *event, pid_t pid,
@@ -89,26 +90,27 @@ void ci_log_eventf(ci_log_level_t level, const char *service, const char *event,
         gmtime_r(&tv.tv_sec, &tm);
         struct timespec mono;
         clock_gettime(CLOCK_MONOTONIC, &mono);
-        off += strftime(line, sizeof line, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
+        /* Everything is appended within the line minus a tail reserved for
+         * the closing `"}\n`: a long name or message is cut, never overrun. */
+        const size_t lim = sizeof line - 8;
+        off += strftime(line, lim, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
         /* mono_us: a monotonic timestamp, for ordering and timing events. */
-        off +=
-            (size_t)snprintf(line + off, sizeof line - off,
-                             ".%03ldZ\",\"mono_us\":%llu,\"level\":\"%s\"", (long)tv.tv_usec / 1000,
-                             (unsigned long long)mono.tv_sec * 1000000ull +
-                                 (unsigned long long)mono.tv_nsec / 1000ull,
-                             level_name(level));
+        appendf(line, lim, &off, ".%03ldZ\",\"mono_us\":%llu,\"level\":\"%s\"",
+                (long)tv.tv_usec / 1000,
+                (unsigned long long)mono.tv_sec * 1000000ull +
+                    (unsigned long long)mono.tv_nsec / 1000ull,
+                level_name(level));
         if (service) {
-            off += (size_t)snprintf(line + off, sizeof line - off, ",\"service\":\"");
-            json_escape(line, sizeof line, &off, service);
-            line[off++] = '"';
+            appendf(line, lim, &off, ",\"service\":\"");
+            json_escape(line, lim, &off, service);
+            appendf(line, lim, &off, "\"");
         }
-        off += (size_t)snprintf(line + off, sizeof line - off, ",\"event\":\"");
-        json_escape(line, sizeof line, &off, event);
-        line[off++] = '"';
-        if (pid > 0) off += (size_t)snprintf(line + off, sizeof line - off, ",\"pid\":%d", pid);
-        off += (size_t)snprintf(line + off, sizeof line - off, ",\"msg\":\"");
-        json_escape(line, sizeof line, &off, msg);
-        if (off + 3 > sizeof line) off = sizeof line - 3;
+        appendf(line, lim, &off, ",\"event\":\"");
+        json_escape(line, lim, &off, event);
+        appendf(line, lim, &off, "\"");
+        if (pid > 0) appendf(line, lim, &off, ",\"pid\":%d", pid);
+        appendf(line, lim, &off, ",\"msg\":\"");
+        json_escape(line, lim, &off, msg);
         line[off++] = '"';
         line[off++] = '}';
         line[off++] = '\n';
@@ -121,7 +123,11 @@ void ci_log_eventf(ci_log_level_t level, const char *service, const char *event,
         off = (size_t)n < sizeof line - 1 ? (size_t)n : sizeof line - 2;
         if (line[off - 1] != '\n') line[off++] = '\n';
     }
-    write_all(STDERR_FILENO, line, off);
+    struct iovec iov = {.iov_base = line, .iov_len = off};
+    if (ci_outq_running())
+        (void)ci_outq_writev(STDERR_FILENO, &iov, 1);
+    else
+        (void)ci_write_all(STDERR_FILENO, &iov, 1);
 }
 
 const char *ci_strerror(int err)

@@ -2,7 +2,6 @@
  * behind a padded name. See logmux.h for the contract. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "chroma_init/logmux.h"
+#include "chroma_init/outq.h"
 #include "chroma_init/util.h"
 
 /* Per-pipe buffer: mmap'd so that shrinking after a long line gives the pages
@@ -45,6 +45,7 @@ struct ci_logmux {
     int fds[2]; /* borrowed: out, err */
     bool timestamps;
     bool closing;
+    bool paused; /* reading stopped: the output queue is full */
     size_t width;
     size_t nstreams;
     ci_logstream_t *streams; /* list of streams not yet freed */
@@ -52,34 +53,6 @@ struct ci_logmux {
 
 static const char spaces[128] = "                                                                "
                                 "                                                                ";
-
-/* Writes every iovec fully: EINTR and partial writes retried, EAGAIN waited
- * out with poll(). Returns 0 or a negative errno (output then dropped). */
-static int write_all(int fd, struct iovec *iov, int cnt)
-{
-    while (cnt > 0) {
-        ssize_t n = writev(fd, iov, cnt);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                struct pollfd p = {.fd = fd, .events = POLLOUT};
-                if (poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
-                continue;
-            }
-            return -errno;
-        }
-        while (cnt > 0 && (size_t)n >= iov->iov_len) {
-            n -= (ssize_t)iov->iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov->iov_base = (char *)iov->iov_base + n;
-            iov->iov_len -= (size_t)n;
-        }
-    }
-    return 0;
-}
 
 /* One output line: [time ][name<pad> | ]data\n in a single writev. */
 static void emit(struct half *h, const char *data, size_t n)
@@ -110,7 +83,13 @@ static void emit(struct half *h, const char *data, size_t n)
     }
     iov[cnt++] = (struct iovec){.iov_base = (void *)data, .iov_len = n};
     iov[cnt++] = (struct iovec){.iov_base = (void *)"\n", .iov_len = 1};
-    (void)write_all(mux->fds[h->idx], iov, cnt);
+    if (!ci_outq_running()) {
+        (void)ci_write_all(mux->fds[h->idx], iov, cnt);
+        return;
+    }
+    /* Over the high-water mark: stop reading the services until the writer
+     * has caught up (they block on their pipes, as under Docker). */
+    if (ci_outq_writev(mux->fds[h->idx], iov, cnt) && !mux->paused) ci_logmux_pause(mux, true);
 }
 
 static int buf_resize(struct half *h, size_t cap)
@@ -191,6 +170,23 @@ static void finish(struct half *h)
     h->len = 0;
     uv_read_stop((uv_stream_t *)&h->pipe);
     uv_close((uv_handle_t *)&h->pipe, on_close);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+
+void ci_logmux_pause(ci_logmux_t *mux, bool pause)
+{
+    mux->paused = pause;
+    for (ci_logstream_t *s = mux->streams; s; s = s->next)
+        for (int i = 0; i < 2; i++) {
+            struct half *h = &s->half[i];
+            if (h->done) continue;
+            if (pause)
+                uv_read_stop((uv_stream_t *)&h->pipe);
+            else
+                uv_read_start((uv_stream_t *)&h->pipe, on_alloc, on_read);
+        }
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -280,8 +276,10 @@ int ci_logstream_open(ci_logmux_t *mux, const char *prefix, int child_fds[2], ci
         err = uv_pipe_open(&s->half[i].pipe, p[i][0]);
         if (err < 0) goto fail_live;
         owned[i] = true;
-        err = uv_read_start((uv_stream_t *)&s->half[i].pipe, on_alloc, on_read);
-        if (err < 0) goto fail_live;
+        if (!mux->paused) {
+            err = uv_read_start((uv_stream_t *)&s->half[i].pipe, on_alloc, on_read);
+            if (err < 0) goto fail_live;
+        }
     }
     child_fds[0] = p[0][1];
     child_fds[1] = p[1][1];

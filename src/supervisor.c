@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "chroma_init/graph.h"
 #include "chroma_init/log.h"
 #include "chroma_init/logmux.h"
+#include "chroma_init/outq.h"
 #include "chroma_init/probe.h"
 #include "chroma_init/service.h"
 #include "chroma_init/spawn.h"
@@ -34,6 +36,7 @@
 extern char **environ;
 
 #define LEFTOVER_GRACE_MS 2000u
+#define OUTPUT_FLUSH_MS 2000u
 #define RELOAD_DEBOUNCE_MS 100u
 #define RENEW_CHECK_MS (24u * 3600u * 1000u)
 
@@ -184,7 +187,13 @@ static void svc_spawn(ci_svc_t *svc)
     svc->state = CI_SVC_RUNNING;
     svc->started_ms = ci_now_ms();
     svc->ever_started = true;
-    if (!svc->renewal_run) svc->generation++;
+    if (!svc->renewal_run) {
+        svc->generation++;
+        /* depends_on.restart compares against the dependencies as they were
+         * at this start. */
+        for (size_t i = 0; i < c->ndepends_on; i++)
+            svc->dep_generation[i] = sup->svcs[c->depends_on[i].index].generation;
+    }
     svc->spawn_error = false;
     ci_log_eventf(CI_LOG_INFO, c->name, "started", pid, "started, pid %d", (int)pid);
     if (exec_errno) ci_log_eventf(CI_LOG_ERROR, c->name, "exec-failed", pid, "%s", err);
@@ -437,8 +446,6 @@ static void kick(ci_sup_t *sup)
             }
             if (!all_met || svc->state != CI_SVC_WAITING) continue;
             if (!waitfor_ready(svc)) continue;
-            for (size_t i = 0; i < c->ndepends_on; i++)
-                svc->dep_generation[i] = sup->svcs[c->depends_on[i].index].generation;
             svc->waiting_for = -1;
             svc_spawn(svc);
             changed = true;
@@ -540,7 +547,9 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
         svc->state = CI_SVC_EXITED;
         ci_log_eventf(ok ? CI_LOG_INFO : CI_LOG_ERROR, c->name, "exited", -1, "renewal check %s",
                       st);
-        renew_schedule(svc);
+        if (!sup->shutting_down && !svc->stop_requested) renew_schedule(svc);
+        kick(sup);
+        check_done(sup);
         return;
     }
 
@@ -657,11 +666,14 @@ static void deadline_fire(uv_timer_t *t)
 {
     ci_sup_t *sup = t->data;
     if (sup->final_phase) {
-        /* Leftover processes ignored SIGTERM. */
+        /* Leftover processes ignored SIGTERM. Sweep again every 100 ms: as a
+         * subreaper, the children of what was just killed are re-parented to
+         * us only afterwards. */
         if (sup->is_pid1)
             kill(-1, SIGKILL);
         else
             ci_sup_kill_children(sup, SIGKILL);
+        uv_timer_start(&sup->deadline, deadline_fire, 100, 0);
         return;
     }
     ci_log_eventf(CI_LOG_WARN, NULL, "shutdown-timeout", -1,
@@ -674,6 +686,7 @@ static void deadline_fire(uv_timer_t *t)
         }
         if (svc_alive(svc)) send_group(svc, SIGKILL);
     }
+    advance_shutdown(sup);
 }
 
 static void begin_shutdown(ci_sup_t *sup, int exit_code, const char *why)
@@ -982,7 +995,8 @@ static void probe_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n < 0) {
         uv_read_stop(s);
-        uv_close((uv_handle_t *)s, probe_out_closed_then_finish);
+        if (!uv_is_closing((uv_handle_t *)s))
+            uv_close((uv_handle_t *)s, probe_out_closed_then_finish);
     }
 }
 
@@ -993,6 +1007,17 @@ static void probe_out_closed_then_finish(uv_handle_t *h)
     probe_finish_cmd(svc);
 }
 
+/* The probe has ended but something it started (outside its group) still
+ * holds its output: stop reading, the result is what was read. */
+static void probe_drain_fire(uv_timer_t *t)
+{
+    ci_svc_t *svc = ci_container_of(t, ci_svc_t, probe_timer);
+    if (svc->probe_out_open && !uv_is_closing((uv_handle_t *)&svc->probe_out)) {
+        uv_read_stop((uv_stream_t *)&svc->probe_out);
+        uv_close((uv_handle_t *)&svc->probe_out, probe_out_closed_then_finish);
+    }
+}
+
 void ci_sup_on_probe_exit(ci_svc_t *svc, int status)
 {
     /* Kill what the probe left in its group: no probe process survives. */
@@ -1000,6 +1025,7 @@ void ci_sup_on_probe_exit(ci_svc_t *svc, int status)
     svc->probe_pid = 0;
     svc->probe_exited = true;
     svc->probe_status = status;
+    if (svc->probe_out_open) uv_timer_start(&svc->probe_timer, probe_drain_fire, 100, 0);
     probe_finish_cmd(svc);
 }
 
@@ -1016,7 +1042,12 @@ static void probe_start(uv_timer_t *t)
     ci_svc_t *svc = ci_container_of(t, ci_svc_t, hc_timer);
     ci_sup_t *sup = svc->sup;
     const ci_healthcheck_t *hc = &svc->conf->healthcheck;
-    if (svc->state != CI_SVC_RUNNING || svc->probe_running || svc->probe) return;
+    if (svc->state != CI_SVC_RUNNING) return;
+    if (svc->probe_running || svc->probe) {
+        /* The previous probe is still draining: try again next interval. */
+        health_schedule(svc);
+        return;
+    }
     svc->probe_start_ms = ci_now_ms();
     svc->probe_start_unix_ms = unix_ms();
 
@@ -1090,8 +1121,9 @@ static void probe_abandon(ci_svc_t *svc)
     }
     if (svc->probe_running) {
         svc->probe_abandoned = true;
-        uv_timer_stop(&svc->probe_timer);
         if (svc->probe_pid > 0) kill(-svc->probe_pid, SIGKILL);
+        /* Drop its output soon even if an escaped process holds the pipe. */
+        if (svc->probe_out_open) uv_timer_start(&svc->probe_timer, probe_drain_fire, 100, 0);
     }
 }
 
@@ -1245,6 +1277,12 @@ static void svc_free(ci_svc_t *svc)
     }
 }
 
+static void on_output_drained(void *data)
+{
+    ci_sup_t *sup = data;
+    if (sup->mux) ci_logmux_pause(sup->mux, false);
+}
+
 int ci_sup_run(const ci_sup_opts_t *opts)
 {
     ci_sup_t sup_s;
@@ -1282,6 +1320,11 @@ int ci_sup_run(const ci_sup_opts_t *opts)
     if (!sup->svcs || !sup->order) goto oom;
     if (ci_sup_start_order(sup) < 0) goto oom;
 
+    /* Config mode: the init's stdout/stderr writes go through a writer
+     * thread, so a stalled reader never stops the loop. */
+    if (!opts->tini_mode && ci_outq_start(sup->loop, on_output_drained, sup) < 0)
+        ci_log_eventf(CI_LOG_WARN, NULL, "output", -1,
+                      "unable to start the output thread: writes are direct");
     bool prefix = sup->cfg->log_prefix && !opts->tini_mode;
     if (prefix) {
         if (ci_logmux_new(sup->loop, STDOUT_FILENO, STDERR_FILENO, sup->cfg->log_timestamps,
@@ -1333,6 +1376,14 @@ int ci_sup_run(const ci_sup_opts_t *opts)
         probe_abandon(&sup->svcs[i]);
     }
     if (sup->mux) ci_logmux_close(sup->mux);
+    /* What is left goes out; a reader that never reads again loses it after
+     * OUTPUT_FLUSH_MS rather than holding the container forever. */
+    size_t dropped = ci_outq_stop(OUTPUT_FLUSH_MS);
+    struct pollfd errp = {.fd = STDERR_FILENO, .events = POLLOUT};
+    if (dropped && poll(&errp, 1, 0) == 1) /* only if stderr is not the stalled one */
+        ci_log_eventf(CI_LOG_WARN, NULL, "output-dropped", -1,
+                      "stdout/stderr not read for %ums: %zu bytes of output dropped",
+                      OUTPUT_FLUSH_MS, dropped);
     uv_walk(sup->loop, walk_close, NULL);
     uv_run(sup->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(sup->loop) != 0)

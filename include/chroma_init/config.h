@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #define CI_ERR_MAX 1024
+/* Service names are shown in every log line: kept short. */
+#define CI_SERVICE_NAME_MAX 63
 
 /* A rendered, user-facing error: "init.json: services.x.restart: ..." */
 typedef struct ci_error {

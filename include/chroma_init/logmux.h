@@ -61,4 +61,8 @@ size_t ci_logmux_open_streams(const ci_logmux_t *mux);
  * this call. */
 void ci_logmux_close(ci_logmux_t *mux);
 
+/* Stops (pause) or resumes reading every stream: backpressure from the
+ * output queue (outq.h). Streams opened while paused start paused. */
+void ci_logmux_pause(ci_logmux_t *mux, bool pause);
+
 #endif

@@ -139,7 +139,11 @@ def proc_stat(pid):
 def children(pid):
     """Direct children of pid (from /proc/PID/task/*/children)."""
     out = []
-    for tid in os.listdir("/proc/%d/task" % pid) if os.path.isdir("/proc/%d/task" % pid) else []:
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:  # gone (or going) meanwhile
+        return out
+    for tid in tids:
         raw = _read("/proc/%d/task/%s/children" % (pid, tid))
         if raw:
             out += [int(x) for x in raw.split()]

@@ -248,6 +248,8 @@ static const struct {
      "init.json:3:46: services.a.log_prefix: expected a string, got an integer"},
     {"service-missing-command.json",
      "init.json:3:10: services.a: missing \"command\" (or \"certgen\")"},
+    {"service-name-too-long.json",
+     "init.json:1:15: services: service name too long (64 characters, at most 63)"},
     {"service-name-leading-dash.json", "init.json:3:5: services: invalid service name \"-a\" "
                                        "(expected letters, digits, \"_\", \".\" or "
                                        "\"-\", starting with a letter or a digit)"},

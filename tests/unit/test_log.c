@@ -1,4 +1,4 @@
-/* Review: defects found in the process core that a unit test can show. */
+/* log: the init's own event lines stay within bounds, whatever the input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
