@@ -21,8 +21,9 @@ COPY include /src/include
 COPY src /src/src
 COPY compose /src/compose
 RUN cmake -S /src -B /build -DCHROMA_INIT_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
- && cmake --build /build -j "$(nproc)" --target chroma-init \
+ && cmake --build /build -j "$(nproc)" --target chroma-init chroma_init_tls \
  && strip /build/chroma-init \
+ && strip --strip-unneeded /build/chroma-init-tls.so \
  && mkdir -p /out \
  && /src/compose/render-nginx-conf /out/nginx.conf /certs 8443 8000 /run/chroma-init
 
@@ -41,6 +42,8 @@ RUN apt-get update \
         nginx-light libuv1 libjansson4 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/chroma-init /usr/local/bin/chroma-init
+# OpenSSL (certgen, https:// probes) is in this module, found from the binary at ../lib/chroma-init/.
+COPY --from=build /build/chroma-init-tls.so /usr/local/lib/chroma-init/chroma-init-tls.so
 COPY --from=chroma /opt/chroma /opt/chroma
 COPY compose/init.json /etc/chroma-init/init.json
 COPY --from=build /out/nginx.conf /etc/chroma-init/nginx.conf

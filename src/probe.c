@@ -8,7 +8,10 @@
  * probe is freed when it drops to zero, which can only happen once the
  * result was delivered or the probe was cancelled. A conn_t is freed in its
  * handle's close callback, which libuv runs after the callbacks of its
- * pending connect and write requests. */
+ * pending connect and write requests.
+ *
+ * TLS: OpenSSL lives in chroma-init-tls.so (see tls.h), loaded the first time
+ * an https:// URL is probed, so an init without https probes never maps it. */
 #include "chroma_init/probe.h"
 
 #include <arpa/inet.h>
@@ -19,13 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "chroma_init/http_parse.h"
+#include "chroma_init/tls.h"
 #include "chroma_init/util.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -75,9 +74,7 @@ struct conn {
     uv_connect_t creq;
     ci_probe_t *p;
     bool closing;
-    SSL *ssl;  /* owns rbio and wbio */
-    BIO *rbio; /* network -> OpenSSL */
-    BIO *wbio; /* OpenSSL -> network */
+    ci_tls_conn_t *tls; /* owned; NULL for plain HTTP and TCP */
     bool handshake_done;
     bool request_sent;
     ci_http_parser_t parser;
@@ -332,115 +329,13 @@ static int parse_hostport(const char *hp, target_t *t, const char **why)
     return parse_authority(hp, hp + strlen(hp), NULL, t, why);
 }
 
-/* ---- TLS contexts ----------------------------------------------------- */
+/* ---- TLS -------------------------------------------------------------- */
 
-typedef struct ctx_entry {
-    struct ctx_entry *next;
-    char *ca; /* NULL: system store */
-    bool insecure;
-    struct stat st; /* of ca when loaded */
-    SSL_CTX *ctx;
-} ctx_entry_t;
-
-static ctx_entry_t *ctx_cache; /* process-wide; probes run on one thread */
-
-static void tls_error_string(char *buf, size_t len)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    if (r)
-        snprintf(buf, len, "%s", r);
-    else if (e)
-        ERR_error_string_n(e, buf, len);
-    else
-        snprintf(buf, len, "unknown error");
-    ERR_clear_error();
-}
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* Returns the cached SSL_CTX for (ca, insecure), (re)building it when missing
- * or when the CA file changed. Borrowed: the cache owns it (SSL_new takes its
- * own reference). NULL on error, with err filled in. */
-static SSL_CTX *get_ctx(const char *ca, bool insecure, char *err, size_t errlen)
-{
-    struct stat st;
-    memset(&st, 0, sizeof(st));
-    if (insecure) ca = NULL;
-    if (ca && stat(ca, &st) < 0) {
-        snprintf(err, errlen, "cannot read CA file %s: %s", ca, strerror(errno));
-        return NULL;
-    }
-    ctx_entry_t *e = ctx_cache;
-    for (; e; e = e->next) {
-        if (e->insecure != insecure) continue;
-        if ((e->ca == NULL) != (ca == NULL)) continue;
-        if (ca && strcmp(e->ca, ca) != 0) continue;
-        if (!ca || same_file(&e->st, &st)) return e->ctx;
-        break; /* the CA file changed: rebuild */
-    }
-
-    ERR_clear_error();
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) goto fail_ssl;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
-    if (insecure) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    } else {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        int ok = ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL)
-                    : SSL_CTX_set_default_verify_paths(ctx);
-        if (ok != 1) {
-            char why[256];
-            tls_error_string(why, sizeof(why));
-            if (ca)
-                snprintf(err, errlen, "cannot load CA file %s: %s", ca, why);
-            else
-                snprintf(err, errlen, "cannot load the system CA store: %s", why);
-            SSL_CTX_free(ctx);
-            return NULL;
-        }
-    }
-    if (e) {
-        SSL_CTX_free(e->ctx);
-    } else {
-        e = calloc(1, sizeof(*e));
-        if (!e || (ca && !(e->ca = strdup(ca)))) {
-            if (e) free(e);
-            SSL_CTX_free(ctx);
-            snprintf(err, errlen, "out of memory");
-            return NULL;
-        }
-        e->insecure = insecure;
-        e->next = ctx_cache;
-        ctx_cache = e;
-    }
-    e->st = st;
-    e->ctx = ctx;
-    return ctx;
-
-fail_ssl : {
-    char why[256];
-    tls_error_string(why, sizeof(why));
-    snprintf(err, errlen, "cannot create a TLS context: %s", why);
-    return NULL;
-}
-}
+static const ci_tls_api_t *tls_api; /* set once the module is loaded */
 
 void ci_probe_cleanup(void)
 {
-    while (ctx_cache) {
-        ctx_entry_t *e = ctx_cache;
-        ctx_cache = e->next;
-        SSL_CTX_free(e->ctx);
-        free(e->ca);
-        free(e);
-    }
+    if (tls_api) tls_api->cleanup();
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -449,7 +344,7 @@ static void conn_close_cb(uv_handle_t *h)
 {
     conn_t *c = ci_container_of(h, conn_t, tcp);
     ci_probe_t *p = c->p;
-    SSL_free(c->ssl); /* frees the BIOs too */
+    if (c->tls) tls_api->conn_free(c->tls);
     free(c);
     p->refs--;
     maybe_free(p);
@@ -541,36 +436,24 @@ static void http_eof(conn_t *c)
         fail(c->p, "HTTP: %s (%s)", c->parser.error, c->p->target.text);
 }
 
-static void tls_fail(conn_t *c, int sslerr)
+static void tls_fail(conn_t *c)
 {
-    ci_probe_t *p = c->p;
-    long v = SSL_get_verify_result(c->ssl);
-    if (sslerr == SSL_ERROR_SSL && v != X509_V_OK) {
-        ERR_clear_error();
-        fail(p, "TLS: certificate verify failed: %s (%s)", X509_verify_cert_error_string(v),
-             p->target.text);
-        return;
-    }
-    if (ERR_peek_last_error() == 0 && sslerr == SSL_ERROR_SYSCALL) {
-        fail(p, "TLS: unexpected end of stream (%s)", p->target.text);
-        return;
-    }
     char why[256];
-    tls_error_string(why, sizeof(why));
-    fail(p, "TLS: %s (%s)", why, p->target.text);
+    tls_api->conn_error(c->tls, why, sizeof(why));
+    fail(c->p, "TLS: %s (%s)", why, c->p->target.text);
 }
 
-/* Sends what OpenSSL wrote into wbio. Returns 0 or a negative errno. */
+/* Sends what TLS has to send. Returns 0 or a negative errno. */
 static int tls_flush(conn_t *c)
 {
     size_t pending;
-    while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
+    while ((pending = tls_api->conn_pending(c->tls)) > 0) {
         wreq_t *w = malloc(sizeof(*w) + pending);
         if (!w) {
             fail(c->p, "out of memory");
             return -ENOMEM;
         }
-        int n = BIO_read(c->wbio, w->buf, (int)pending);
+        int n = tls_api->conn_take_out(c->tls, w->buf, pending);
         if (n <= 0) {
             free(w);
             fail(c->p, "TLS: cannot read the output buffer (%s)", c->p->target.text);
@@ -592,14 +475,13 @@ static int tls_flush(conn_t *c)
 static void tls_drive(conn_t *c)
 {
     if (!c->handshake_done) {
-        ERR_clear_error();
-        int r = SSL_do_handshake(c->ssl);
-        if (r != 1) {
-            int e = SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                tls_flush(c);
-            else
-                tls_fail(c, e);
+        int r = tls_api->conn_handshake(c->tls);
+        if (r == -EAGAIN) {
+            tls_flush(c);
+            return;
+        }
+        if (r < 0) {
+            tls_fail(c);
             return;
         }
         c->handshake_done = true;
@@ -611,29 +493,25 @@ static void tls_drive(conn_t *c)
             fail(c->p, "request too long (%s)", c->p->target.text);
             return;
         }
-        ERR_clear_error();
-        int w = SSL_write(c->ssl, req, n);
-        if (w != n) {
-            tls_fail(c, SSL_get_error(c->ssl, w));
+        if (tls_api->conn_write(c->tls, req, (size_t)n) < 0) {
+            tls_fail(c);
             return;
         }
         c->request_sent = true;
     }
     for (;;) {
-        ERR_clear_error();
-        int n = SSL_read(c->ssl, c->plain, sizeof(c->plain));
+        int n = tls_api->conn_read(c->tls, c->plain, sizeof(c->plain));
         if (n > 0) {
             http_input(c, c->plain, (size_t)n);
             if (c->closing) return;
             continue;
         }
-        int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_READ) break;
-        if (e == SSL_ERROR_ZERO_RETURN) { /* close_notify */
+        if (n == -EAGAIN) break;
+        if (n == 0) { /* close_notify */
             http_eof(c);
             return;
         }
-        tls_fail(c, e);
+        tls_fail(c);
         return;
     }
     tls_flush(c);
@@ -644,42 +522,18 @@ static void tls_start(conn_t *c)
     ci_probe_t *p = c->p;
     const ci_healthcheck_t *hc = p->hc;
     char err[400];
-    SSL_CTX *ctx = get_ctx(hc->ca, hc->insecure, err, sizeof(err));
-    if (!ctx) {
+    if (!tls_api) tls_api = ci_tls_load(err, sizeof(err));
+    if (!tls_api) {
+        fail(p, "TLS: unable to load %s: %s (%s)", CI_TLS_MODULE_NAME, err, p->target.text);
+        return;
+    }
+    c->tls =
+        tls_api->conn_new(hc->ca, hc->insecure, p->target.host, p->target.is_ip, err, sizeof(err));
+    if (!c->tls) {
         fail(p, "TLS: %s (%s)", err, p->target.text);
         return;
     }
-    ERR_clear_error();
-    c->ssl = SSL_new(ctx);
-    if (!c->ssl) goto fail_ssl;
-    c->rbio = BIO_new(BIO_s_mem());
-    c->wbio = BIO_new(BIO_s_mem());
-    if (!c->rbio || !c->wbio) {
-        BIO_free(c->rbio);
-        BIO_free(c->wbio);
-        c->rbio = c->wbio = NULL;
-        goto fail_ssl;
-    }
-    SSL_set_bio(c->ssl, c->rbio, c->wbio); /* the SSL owns both now */
-    SSL_set_connect_state(c->ssl);
-    if (!p->target.is_ip) {
-        if (SSL_set_tlsext_host_name(c->ssl, p->target.host) != 1) goto fail_ssl;
-        if (!hc->insecure) {
-            SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            if (SSL_set1_host(c->ssl, p->target.host) != 1) goto fail_ssl;
-        }
-    } else if (!hc->insecure) {
-        if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), p->target.host) != 1)
-            goto fail_ssl;
-    }
     tls_drive(c);
-    return;
-
-fail_ssl : {
-    char why[256];
-    tls_error_string(why, sizeof(why));
-    fail(p, "TLS: %s (%s)", why, p->target.text);
-}
 }
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -695,7 +549,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     ci_probe_t *p = c->p;
     if (c->closing || nread == 0) return;
     if (nread == UV_EOF) {
-        if (c->ssl && !c->handshake_done)
+        if (c->tls && !c->handshake_done)
             fail(p, "TLS: connection closed during the handshake (%s)", p->target.text);
         else
             http_eof(c);
@@ -705,11 +559,11 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         fail(p, "read: %s (%s)", uv_strerror((int)nread), p->target.text);
         return;
     }
-    if (!c->ssl) {
+    if (!c->tls) {
         http_input(c, buf->base, (size_t)nread);
         return;
     }
-    if (BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+    if (tls_api->conn_feed(c->tls, buf->base, (size_t)nread) < 0) {
         fail(p, "TLS: cannot fill the input buffer (%s)", p->target.text);
         return;
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "chroma_init/cli.h"
+#include "chroma_init/tls.h"
 
 static const char usage[] =
     "usage:\n"
@@ -22,6 +23,18 @@ static const char usage[] =
     "Exit codes: 0 clean stop, 1 a service failed for good, 2 bad usage or bad config;\n"
     "in -- mode the child's exit code, or 128+N when signal N killed it.\n";
 
+/* certgen lives in chroma-init-tls.so with the rest of OpenSSL (see tls.h). */
+static int certgen(int argc, char **argv)
+{
+    char err[512];
+    const ci_tls_api_t *tls = ci_tls_load(err, sizeof(err));
+    if (!tls) {
+        fprintf(stderr, "chroma-init certgen: unable to load %s: %s\n", CI_TLS_MODULE_NAME, err);
+        return 1;
+    }
+    return tls->cli_certgen(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2) {
@@ -35,7 +48,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (!strcmp(a, "check")) return ci_cli_check(argc - 1, argv + 1);
-        if (!strcmp(a, "certgen")) return ci_cli_certgen(argc - 1, argv + 1);
+        if (!strcmp(a, "certgen")) return certgen(argc - 1, argv + 1);
         if (!strcmp(a, "ctl")) return ci_cli_ctl(argc - 1, argv + 1);
         if (!strcmp(a, "health")) return ci_cli_health(argc - 1, argv + 1);
     }

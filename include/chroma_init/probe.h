@@ -2,7 +2,10 @@
  *
  * They run inside the libuv event loop: no fork, no curl. Names are resolved
  * with uv_getaddrinfo and every address is tried in order; https:// runs
- * OpenSSL over memory BIOs driven by the loop's reads and writes.
+ * OpenSSL over memory BIOs driven by the loop's reads and writes, through
+ * chroma-init-tls.so (tls.h), loaded at the first https:// probe; when it
+ * cannot be loaded the probe fails with the reason ("TLS: unable to load
+ * chroma-init-tls.so: ...").
  *
  * HTTP: GET (HTTP/1.1, Host, Connection: close, User-Agent: chroma-init);
  * healthy on 2xx/3xx (like `curl -f`; redirects are not followed). A 404 or
@@ -53,7 +56,8 @@ int ci_probe_start(uv_loop_t *loop, const ci_healthcheck_t *hc, size_t first_url
 void ci_probe_cancel(ci_probe_t *probe);
 
 /* Frees process-wide caches (one SSL_CTX per (ca, insecure), reloaded when
- * the CA file changes) at exit. Call with no probe running. */
+ * the CA file changes, kept by the TLS module if loaded) at exit. Call with no
+ * probe running. */
 void ci_probe_cleanup(void);
 
 #endif
