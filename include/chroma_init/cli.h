@@ -5,6 +5,7 @@
 #define CHROMA_INIT_CLI_H
 
 int ci_cli_check(int argc, char **argv);
+/* certgen lives in the TLS module (tls.h): main() reaches it through ci_tls_load(). */
 int ci_cli_certgen(int argc, char **argv);
 int ci_cli_ctl(int argc, char **argv);
 int ci_cli_health(int argc, char **argv);
