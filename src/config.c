@@ -1110,6 +1110,10 @@ static int parse_healthcheck(ctx_t *c, json_t *obj, ci_healthcheck_t *hc)
     FIELD(obj, "start_interval", get_duration(c, fv, &hc->start_interval_ms));
     FIELD(obj, "ca", get_nonempty_str(c, fv, &hc->ca));
     FIELD(obj, "insecure", get_bool(c, fv, &hc->insecure));
+    /* As Docker: 0 means the default (never a busy loop of probes). */
+    if (hc->interval_ms == 0) hc->interval_ms = 30000;
+    if (hc->timeout_ms == 0) hc->timeout_ms = 30000;
+    if (hc->start_interval_ms == 0) hc->start_interval_ms = 5000;
     if (disable) {
         free_strv(hc->argv);
         hc->argv = NULL;

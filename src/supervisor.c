@@ -525,7 +525,8 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
     uv_timer_stop(&svc->timer);
     uv_timer_stop(&svc->hc_timer);
     probe_abandon(svc);
-    if (svc->pid > 0) send_group(svc, SIGKILL); /* leftovers of its group */
+    /* Leftovers of its group; never the bare pid, which may be reused now. */
+    if (svc->pid > 0) kill(-svc->pid, SIGKILL);
     svc->pid = 0;
     svc->has_exit = true;
     svc->last_status = status;
@@ -1442,6 +1443,7 @@ int ci_sup_svc_start(ci_svc_t *svc, char *err, size_t errlen)
     }
     ci_log_eventf(CI_LOG_INFO, svc->conf->name, "ctl-start", -1, "start requested");
     kick(sup);
+    check_done(sup); /* it may have failed at once (a dependency ended) */
     return 0;
 }
 

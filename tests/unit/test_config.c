@@ -578,6 +578,17 @@ static void certgen_defaults(void **state)
     ci_config_free(cfg);
 }
 
+static void zero_durations_mean_the_defaults(void **state)
+{
+    ci_config_t *cfg = load_ok("valid/healthcheck-zero-means-default.json");
+    const ci_healthcheck_t *h = &svc(cfg, "a")->healthcheck;
+    (void)state;
+    assert_int_equal(h->interval_ms, 30000);
+    assert_int_equal(h->timeout_ms, 30000);
+    assert_int_equal(h->start_interval_ms, 5000);
+    ci_config_free(cfg);
+}
+
 static void every_healthcheck_form(void **state)
 {
     ci_config_t *cfg = load_ok("valid/healthchecks.json");
@@ -904,6 +915,7 @@ int main(void)
         cmocka_unit_test(full_config_reads_every_key),
         cmocka_unit_test(certgen_defaults),
         cmocka_unit_test(every_healthcheck_form),
+        cmocka_unit_test(zero_durations_mean_the_defaults),
         cmocka_unit_test(depends_on_list_form),
         cmocka_unit_test(depends_on_map_form),
         cmocka_unit_test(interpolation_everywhere),
