@@ -83,18 +83,10 @@ int ci_cli_ctl(int argc, char **argv)
             } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
                 fputs(usage_text, stdout);
                 return 0;
-            } else if (!strcmp(a, "--socket") || !strcmp(a, "--config")) {
-                if (i + 1 >= argc) return usage(a, " needs a value");
-                if (!strcmp(a, "--socket"))
-                    sock_opt = argv[++i];
-                else
-                    config = argv[++i];
-            } else if (!strncmp(a, "--socket=", 9)) {
-                sock_opt = a + 9;
-            } else if (!strncmp(a, "--config=", 9)) {
-                config = a + 9;
             } else {
-                return usage("unknown option ", a);
+                int r = ci_ctl_conn_option(argc, argv, &i, &sock_opt, &config);
+                if (r < 0) return usage(a, " needs a value");
+                if (r == 0) return usage("unknown option ", a);
             }
             continue;
         }

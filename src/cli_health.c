@@ -30,18 +30,10 @@ int ci_cli_health(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: chroma-init health [--socket PATH] [--config FILE]\n");
             return 0;
-        } else if (!strcmp(a, "--socket") || !strcmp(a, "--config")) {
-            if (i + 1 >= argc) return usage(a, " needs a value");
-            if (!strcmp(a, "--socket"))
-                sock_opt = argv[++i];
-            else
-                config = argv[++i];
-        } else if (!strncmp(a, "--socket=", 9)) {
-            sock_opt = a + 9;
-        } else if (!strncmp(a, "--config=", 9)) {
-            config = a + 9;
         } else {
-            return usage("unexpected argument ", a);
+            int r = ci_ctl_conn_option(argc, argv, &i, &sock_opt, &config);
+            if (r < 0) return usage(a, " needs a value");
+            if (r == 0) return usage("unexpected argument ", a);
         }
     }
     req = json_pack("{s:s}", "cmd", "health");

@@ -14,6 +14,7 @@
 #include "chroma_init/config.h"
 #include "chroma_init/log.h"
 #include "chroma_init/supervisor.h"
+#include "chroma_init/tini.h"
 
 #define MAX_REMAP 64
 
@@ -49,29 +50,6 @@ static const char *self_exe(char *buf, size_t len)
     if (n <= 0) return "chroma-init";
     buf[n] = '\0';
     return buf;
-}
-
-/* The one service of `--` mode. Borrowed strings; nothing to free but the
- * arrays themselves. */
-static void tini_config(ci_config_t *cfg, ci_service_conf_t *svc, char **cmd, size_t ncmd)
-{
-    memset(cfg, 0, sizeof *cfg);
-    memset(svc, 0, sizeof *svc);
-    const char *base = strrchr(cmd[0], '/');
-    svc->name = (char *)(base && base[1] ? base + 1 : cmd[0]);
-    svc->command = cmd;
-    svc->command_len = ncmd;
-    svc->restart = CI_RESTART_NO;
-    svc->restart_max = -1;
-    svc->stop_signal = SIGTERM;
-    svc->stop_grace_ms = 10000;
-    svc->reload_signal = SIGHUP;
-    svc->essential = true;
-    cfg->path = (char *)"(command line)";
-    cfg->log_prefix = false;
-    cfg->shutdown_timeout_ms = 9000;
-    cfg->services = svc;
-    cfg->nservices = 1;
 }
 
 int ci_cli_run(int argc, char **argv)
@@ -127,23 +105,17 @@ int ci_cli_run(int argc, char **argv)
     char exe[PATH_MAX];
     ci_sup_opts_t opts;
     memset(&opts, 0, sizeof opts);
-    opts.tini_mode = tini;
-    opts.kill_group = kill_group;
-    opts.remap_exit = remap;
-    opts.nremap_exit = nremap;
     opts.self_exe = self_exe(exe, sizeof exe);
     opts.verbose = verbose;
 
     if (tini) {
         if (config_path) return usage_error("%s", "--config and -- CMD cannot be combined");
         if (i >= argc) return usage_error("%s", "-- needs a command");
-        ci_config_t cfg;
-        ci_service_conf_t svc;
-        tini_config(&cfg, &svc, argv + i, (size_t)(argc - i));
         ci_log_setup(log_format && !strcmp(log_format, "json") ? CI_LOG_JSON : CI_LOG_TEXT, verbose,
                      true);
-        opts.cfg = &cfg;
-        return ci_sup_run(&opts);
+        ci_tini_opts_t t = {
+            .argv = argv + i, .kill_group = kill_group, .remap_exit = remap, .nremap_exit = nremap};
+        return ci_tini_run(&t);
     }
 
     ci_config_t *cfg = NULL;

@@ -21,6 +21,7 @@
 #include "chroma_init/log.h"
 #include "chroma_init/util.h"
 #include "ctl_proto.h"
+#include "chroma_init/outq.h"
 #include "sup_internal.h"
 
 #define CTL_LINE_MAX (64u * 1024u) /* a request line, without its newline */
@@ -102,20 +103,6 @@ static long stopped_find(const ctl_t *ctl, const char *name)
     return -1;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes stopped.json atomically: temp file, fsync, rename, fsync of the dir. */
 static int stopped_save(ctl_t *ctl)
 {
@@ -136,8 +123,9 @@ static int stopped_save(ctl_t *ctl)
         rc = -errno;
         goto fail;
     }
-    if ((rc = write_all(fd, text, strlen(text))) < 0 || (rc = write_all(fd, "\n", 1)) < 0)
-        goto fail;
+    struct iovec iov[2] = {{.iov_base = text, .iov_len = strlen(text)},
+                           {.iov_base = (void *)"\n", .iov_len = 1}};
+    if ((rc = ci_write_all(fd, iov, 2)) < 0) goto fail;
     if (fsync(fd) < 0) {
         rc = -errno;
         goto fail;
@@ -794,7 +782,7 @@ static void listen_socket(ctl_t *ctl)
 
 void ci_sup_ctl_open(ci_sup_t *sup)
 {
-    if (sup->opts.tini_mode || !sup->cfg || !sup->cfg->state_dir || !*sup->cfg->state_dir) return;
+    if (!sup->cfg || !sup->cfg->state_dir || !*sup->cfg->state_dir) return;
     ctl_t *ctl = calloc(1, sizeof *ctl);
     if (!ctl) goto oom;
     ctl->sup = sup;

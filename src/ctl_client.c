@@ -168,3 +168,22 @@ fail:
     free(buf);
     return rc;
 }
+
+int ci_ctl_conn_option(int argc, char **argv, int *i, const char **socket, const char **config)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "--socket") || !strcmp(a, "--config")) {
+        if (*i + 1 >= argc) return -1;
+        *(a[2] == 's' ? socket : config) = argv[++*i];
+        return 1;
+    }
+    if (!strncmp(a, "--socket=", 9)) {
+        *socket = a + 9;
+        return 1;
+    }
+    if (!strncmp(a, "--config=", 9)) {
+        *config = a + 9;
+        return 1;
+    }
+    return 0;
+}

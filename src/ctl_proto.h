@@ -23,4 +23,9 @@ char *ci_ctl_socket_path(const char *explicit_socket, const char *config_path);
 int ci_ctl_call(const char *path, json_t *request, int timeout_ms, json_t **reply, char *err,
                 size_t errlen);
 
+/* The connection options both commands take: --socket PATH, --config FILE
+ * (or --opt=VALUE). Returns 1 when argv[*i] was one (and advances *i past
+ * its value), 0 when it is something else, -1 when its value is missing. */
+int ci_ctl_conn_option(int argc, char **argv, int *i, const char **socket, const char **config);
+
 #endif

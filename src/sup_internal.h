@@ -125,7 +125,6 @@ typedef struct ci_sup {
 void ci_sup_on_exit(ci_svc_t *svc, int status);
 void ci_sup_on_probe_exit(ci_svc_t *svc, int status);
 void ci_sup_reap(ci_sup_t *sup);
-void ci_sup_kill_children(ci_sup_t *sup, int sig);
 int ci_sup_start_order(ci_sup_t *sup);
 
 /* Actions, for the control socket. Each returns 0 or a negative errno with

@@ -30,6 +30,7 @@
 #include "chroma_init/service.h"
 #include "chroma_init/spawn.h"
 #include "chroma_init/supervisor.h"
+#include "chroma_init/tini.h"
 #include "chroma_init/util.h"
 #include "sup_internal.h"
 
@@ -154,7 +155,7 @@ static void svc_spawn(ci_svc_t *svc)
     o.stdio[0] = -1;
     o.stdio[1] = -1;
     o.stdio[2] = -1;
-    o.group = sup->opts.tini_mode ? CI_SPAWN_FOREGROUND_PGRP : CI_SPAWN_SETSID;
+    o.group = CI_SPAWN_SETSID;
     if (sup->mux) {
         ci_logstream_t *ls;
         if (ci_logstream_open(sup->mux, svc->prefix, child_fds, &ls) == 0) {
@@ -162,10 +163,8 @@ static void svc_spawn(ci_svc_t *svc)
             o.stdio[2] = child_fds[1];
         }
     }
-    if (!sup->opts.tini_mode) {
-        /* Services read nothing from the container's stdin. */
-        o.stdio[0] = sup->devnull;
-    }
+    /* Services read nothing from the container's stdin. */
+    o.stdio[0] = sup->devnull;
 
     pid_t pid = 0;
     int exec_errno = 0;
@@ -533,16 +532,6 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     describe_status(status, st, sizeof st);
 
-    if (sup->opts.tini_mode) {
-        svc->state = CI_SVC_EXITED;
-        int code = status_code(status);
-        for (size_t i = 0; i < sup->opts.nremap_exit; i++)
-            if (sup->opts.remap_exit[i] == code) code = 0;
-        ci_log_eventf(CI_LOG_INFO, c->name, "exited", -1, "%s", st);
-        begin_shutdown(sup, code, NULL);
-        return;
-    }
-
     if (svc->renewal_run) {
         svc->renewal_run = false;
         svc->state = CI_SVC_EXITED;
@@ -673,7 +662,7 @@ static void deadline_fire(uv_timer_t *t)
         if (sup->is_pid1)
             kill(-1, SIGKILL);
         else
-            ci_sup_kill_children(sup, SIGKILL);
+            ci_kill_children(SIGKILL);
         uv_timer_start(&sup->deadline, deadline_fire, 100, 0);
         return;
     }
@@ -722,40 +711,13 @@ static void begin_shutdown(ci_sup_t *sup, int exit_code, const char *why)
 
 /* ---- the end: leftovers, then leave the loop --------------------------- */
 
-/* Not PID 1: signal the orphans re-parented to us (our direct children). */
-void ci_sup_kill_children(ci_sup_t *sup, int sig)
-{
-    (void)sup;
-    DIR *d = opendir("/proc");
-    if (!d) return;
-    pid_t self = getpid();
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0) continue;
-        buf[n] = '\0';
-        char *rp = strrchr(buf, ')');
-        int ppid = 0;
-        char state;
-        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2) continue;
-        if (ppid == self && state != 'Z') kill((pid_t)atoi(e->d_name), sig);
-    }
-    closedir(d);
-}
-
 static void finish(ci_sup_t *sup)
 {
     if (sup->finished) return;
     sup->finished = true;
     /* A service that failed for good before any stop was requested fails
      * the init, unless an essential service's end decided the code. */
-    if (!sup->opts.tini_mode && !sup->code_decided && sup->exit_code == 0)
+    if (!sup->code_decided && sup->exit_code == 0)
         for (size_t i = 0; i < sup->n; i++)
             if (sup->svcs[i].failed) sup->exit_code = 1;
     if (sup->orphans)
@@ -778,7 +740,7 @@ static void final_phase(ci_sup_t *sup)
     if (sup->is_pid1)
         kill(-1, SIGTERM);
     else
-        ci_sup_kill_children(sup, SIGTERM);
+        ci_kill_children(SIGTERM);
     uint64_t now = ci_now_ms();
     uint64_t left = sup->deadline_ms > now ? sup->deadline_ms - now : 0;
     if (!sup->shutting_down || left > LEFTOVER_GRACE_MS) left = LEFTOVER_GRACE_MS;
@@ -843,18 +805,6 @@ static bool forwardable(int sig)
 
 static void on_signal(ci_sup_t *sup, int sig)
 {
-    if (sup->opts.tini_mode) {
-        ci_svc_t *svc = &sup->svcs[0];
-        if (svc->pid > 0) {
-            ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", svc->pid, "forwarding %s",
-                          ci_signal_name(sig));
-            if (sup->opts.kill_group)
-                send_group(svc, sig);
-            else
-                kill(svc->pid, sig);
-        }
-        return;
-    }
     if (sig == SIGTERM || sig == SIGINT) {
         /* A second SIGINT (Ctrl-C twice) stops waiting, as Compose does; a
          * repeated SIGTERM changes nothing. */
@@ -902,7 +852,7 @@ static int signals_open(ci_sup_t *sup)
     sigaddset(&sup->sigset, SIGCHLD);
     for (int s = 1; s < NSIG; s++) {
         if (!forwardable(s)) continue;
-        if (!sup->opts.tini_mode && s > 31) continue; /* real-time: only in `--` mode */
+        if (s > 31) continue; /* real-time ones: only in `--` mode (tini.c) */
         sigaddset(&sup->sigset, s);
     }
     sigprocmask(SIG_BLOCK, &sup->sigset, &sup->old_mask);
@@ -1323,10 +1273,10 @@ int ci_sup_run(const ci_sup_opts_t *opts)
 
     /* Config mode: the init's stdout/stderr writes go through a writer
      * thread, so a stalled reader never stops the loop. */
-    if (!opts->tini_mode && ci_outq_start(sup->loop, on_output_drained, sup) < 0)
+    if (ci_outq_start(sup->loop, on_output_drained, sup) < 0)
         ci_log_eventf(CI_LOG_WARN, NULL, "output", -1,
                       "unable to start the output thread: writes are direct");
-    bool prefix = sup->cfg->log_prefix && !opts->tini_mode;
+    bool prefix = sup->cfg->log_prefix;
     if (prefix) {
         if (ci_logmux_new(sup->loop, STDOUT_FILENO, STDERR_FILENO, sup->cfg->log_timestamps,
                           &sup->mux) < 0)

@@ -13,11 +13,7 @@
 typedef struct ci_sup ci_sup_t;
 
 typedef struct ci_sup_opts {
-    ci_config_t *cfg;      /* borrowed; must outlive the run */
-    bool tini_mode;        /* `--` mode: one command, every signal forwarded */
-    bool kill_group;       /* tini -g: forward to the child's process group */
-    const int *remap_exit; /* tini -e: exit codes mapped to 0 */
-    size_t nremap_exit;
+    ci_config_t *cfg;     /* borrowed; must outlive the run */
     const char *self_exe; /* this binary, for certgen one-shots */
     bool verbose;
 } ci_sup_opts_t;
