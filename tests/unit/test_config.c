@@ -834,7 +834,7 @@ static void check_prints_resolved_config_and_order(void **state)
     if (WEXITSTATUS(res->status) != 0) fail_msg("exit %d: %s", WEXITSTATUS(res->status), res->err);
     assert_non_null(strstr(res->out, "\nstart order: cert-gen \xe2\x86\x92 chromadb \xe2\x86\x92 "
                                      "nginx\n  wave 1: cert-gen, chromadb\n  wave 2: nginx\n"));
-    assert_non_null(strstr(res->out, "\"start_interval\": \"100ms\""));
+    assert_non_null(strstr(res->out, "\"start_interval\": \"50ms\""));
     assert_non_null(strstr(res->out, "\"/certs/servercert.pem\""));
     assert_string_equal(res->err, "");
     free(res);
