@@ -751,7 +751,7 @@ static void reference_configs_load(void **state)
         assert_int_equal(db->healthcheck.timeout_ms, 10000);
         assert_int_equal(db->healthcheck.retries, 3);
         assert_int_equal(db->healthcheck.start_period_ms, 120000);
-        assert_int_equal(db->healthcheck.start_interval_ms, 100);
+        assert_int_equal(db->healthcheck.start_interval_ms, 50);
         assert_int_equal(db->restart, CI_RESTART_UNLESS_STOPPED);
         assert_int_equal(tls->restart, CI_RESTART_UNLESS_STOPPED);
         assert_int_equal(tls->ndepends_on, 2);
