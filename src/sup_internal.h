@@ -47,7 +47,8 @@ typedef struct ci_svc {
     pid_t pid;
     uint64_t started_ms;
     uint64_t stop_sent_ms;
-    int restarts;
+    int restarts;        /* every restart, as shown by `ctl status` */
+    int policy_restarts; /* those the restart policy made (on-failure:N) */
     unsigned backoff_streak;
     int last_status;
     bool has_exit;

@@ -547,6 +547,8 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
         svc->state = CI_SVC_STOPPED;
         ci_log_eventf(CI_LOG_INFO, c->name, "stopped", -1, "stopped (%s)", st);
         if (svc->restart_after_stop && !sup->shutting_down && !svc->manual_stop) {
+            /* A requested restart: shown in `restarts`, not counted by the
+             * restart policy (on-failure:N). */
             svc->stop_requested = false;
             svc->restart_after_stop = false;
             svc->restarts++;
@@ -559,11 +561,12 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
 
     bool forced = svc->restart_after_stop;
     svc->restart_after_stop = false;
-    if (forced || ci_restart_wanted(c, ok, svc->restarts, false)) {
+    if (forced || ci_restart_wanted(c, ok, svc->policy_restarts, false)) {
         if (ran >= CI_BACKOFF_RESET_MS) svc->backoff_streak = 0;
         uint64_t delay = ci_backoff_delay_ms(svc->backoff_streak);
         svc->backoff_streak++;
         svc->restarts++;
+        if (!forced) svc->policy_restarts++;
         svc->state = CI_SVC_BACKOFF;
         char d[32];
         ci_duration_format(delay, d, sizeof d);
@@ -1418,6 +1421,10 @@ int ci_sup_svc_stop(ci_svc_t *svc, char *err, size_t errlen)
 
 int ci_sup_svc_restart(ci_svc_t *svc, char *err, size_t errlen)
 {
+    if (svc->sup->shutting_down) {
+        snprintf(err, errlen, "the init is shutting down");
+        return -ESHUTDOWN;
+    }
     if (svc->state == CI_SVC_RUNNING) {
         svc->manual_stop = false;
         svc->stop_requested = true;

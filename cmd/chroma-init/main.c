@@ -1,5 +1,6 @@
 /* chroma-init: PID 1 for containers that serve Chroma over TLS.
  * This file only dispatches; everything lives in the library (src/). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,6 +38,11 @@ static int certgen(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* fds 0, 1 and 2 always exist, so that no file we open later lands on
+     * them and is handed to a service as its stdio by mistake. */
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) break;
+
     if (argc >= 2) {
         const char *a = argv[1];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

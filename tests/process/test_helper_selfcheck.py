@@ -81,10 +81,10 @@ class HelperSelfCheck(unittest.TestCase):
 
     def test_orphans_leave_nothing(self):
         tag = new_tag()
-        script = " ".join(helper("orphans", "100", "--linger-ms", "2000", tag=tag)) + "; wait"
+        script = " ".join(helper("orphans", "100", "--linger-ms", "5000", tag=tag)) + "; wait"
         with bare(["-c", script], binary="sh") as p:
             # The orphans are only observable in /proc: poll.
-            wait_until(lambda: len(cilib.find_tagged(tag)) >= 2, 10, what="orphans")
+            wait_until(lambda: len(cilib.find_tagged(tag)) >= 2, 30, what="orphans")
             self.assertEqual(p.wait(20), 0)
         self.assertEqual(cilib.find_tagged(tag), [])
         self.assertEqual(cilib.zombies(tag), [])
