@@ -319,26 +319,16 @@ static json_t *health_reply(const ci_sup_t *sup)
                      "services", services_json(sup));
 }
 
-static json_t *error_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *error_reply(const char *fmt, ...)
+/* {"ok": false, "error": msg} or {"ok": true, "message": msg}. */
+static json_t *make_reply(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_t *make_reply(int ok, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-}
-
-static json_t *ok_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *ok_message(const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return json_pack("{s:b, s:s}", "ok", 1, "message", msg);
+    return json_pack("{s:b, s:s}", "ok", ok, ok ? "message" : "error", msg);
 }
 
 /* Handles one request line; returns the reply (caller owns). *shutdown is
@@ -350,14 +340,14 @@ static json_t *handle(ctl_t *ctl, const char *line, size_t len, bool *shutdown)
     char err[512] = "";
     json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *reply = NULL;
-    if (!req) return error_reply("invalid request: %s", jerr.text);
+    if (!req) return make_reply(0, "invalid request: %s", jerr.text);
     if (!json_is_object(req)) {
-        reply = error_reply("invalid request: expected a JSON object");
+        reply = make_reply(0, "invalid request: expected a JSON object");
         goto done;
     }
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
     if (!cmd) {
-        reply = error_reply("invalid request: missing \"cmd\"");
+        reply = make_reply(0, "invalid request: missing \"cmd\"");
         goto done;
     }
     if (!strcmp(cmd, "status")) {
@@ -370,23 +360,23 @@ static json_t *handle(ctl_t *ctl, const char *line, size_t len, bool *shutdown)
     }
     if (!strcmp(cmd, "shutdown")) {
         *shutdown = true;
-        reply = ok_message("shutting down");
+        reply = make_reply(1, "shutting down");
         goto done;
     }
     bool is_start = !strcmp(cmd, "start"), is_stop = !strcmp(cmd, "stop");
     bool is_restart = !strcmp(cmd, "restart"), is_signal = !strcmp(cmd, "signal");
     if (!is_start && !is_stop && !is_restart && !is_signal) {
-        reply = error_reply("unknown command \"%.100s\"", cmd);
+        reply = make_reply(0, "unknown command \"%.100s\"", cmd);
         goto done;
     }
     const char *name = json_string_value(json_object_get(req, "service"));
     if (!name) {
-        reply = error_reply("invalid request: missing \"service\"");
+        reply = make_reply(0, "invalid request: missing \"service\"");
         goto done;
     }
     long idx = ci_config_find(sup->cfg, name);
     if (idx < 0) {
-        reply = error_reply("unknown service \"%.200s\"", name);
+        reply = make_reply(0, "unknown service \"%.200s\"", name);
         goto done;
     }
     ci_svc_t *svc = &sup->svcs[idx];
@@ -399,31 +389,31 @@ static json_t *handle(ctl_t *ctl, const char *line, size_t len, bool *shutdown)
         else if (json_is_integer(s) && json_integer_value(s) > 0 && json_integer_value(s) < 65)
             sig = (int)json_integer_value(s);
         if (sig <= 0) {
-            reply = error_reply("invalid signal %s",
-                                json_is_string(s) ? json_string_value(s) : "(missing)");
+            reply = make_reply(0, "invalid signal %s",
+                               json_is_string(s) ? json_string_value(s) : "(missing)");
             goto done;
         }
         rc = ci_sup_svc_signal(svc, sig, err, sizeof err);
-        reply =
-            rc < 0 ? error_reply("%s", err) : ok_message("%s: sent %s", name, ci_signal_name(sig));
+        reply = rc < 0 ? make_reply(0, "%s", err)
+                       : make_reply(1, "%s: sent %s", name, ci_signal_name(sig));
         goto done;
     }
     if (is_stop) {
         rc = ci_sup_svc_stop(svc, err, sizeof err);
         if (rc == 0) stopped_set(ctl, name, true);
-        reply = rc < 0 ? error_reply("%s", err) : ok_message("%s: stop requested", name);
+        reply = rc < 0 ? make_reply(0, "%s", err) : make_reply(1, "%s: stop requested", name);
     } else if (is_start) {
         rc = ci_sup_svc_start(svc, err, sizeof err);
         if (rc == 0) stopped_set(ctl, name, false);
-        reply = rc < 0 ? error_reply("%s", err) : ok_message("%s: start requested", name);
+        reply = rc < 0 ? make_reply(0, "%s", err) : make_reply(1, "%s: start requested", name);
     } else {
         rc = ci_sup_svc_restart(svc, err, sizeof err);
         if (rc == 0) stopped_set(ctl, name, false);
-        reply = rc < 0 ? error_reply("%s", err) : ok_message("%s: restart requested", name);
+        reply = rc < 0 ? make_reply(0, "%s", err) : make_reply(1, "%s: restart requested", name);
     }
 done:
     json_decref(req);
-    return reply ? reply : error_reply("out of memory");
+    return reply ? reply : make_reply(0, "out of memory");
 }
 
 /* ---- clients --------------------------------------------------------------- */
@@ -558,7 +548,7 @@ static void client_process(ctl_client_t *c)
         }
         size_t consumed = nl ? linelen + 1 : linelen;
         if (linelen > CTL_LINE_MAX) {
-            client_send_last(c, error_reply("request too long (over %u bytes)", CTL_LINE_MAX));
+            client_send_last(c, make_reply(0, "request too long (over %u bytes)", CTL_LINE_MAX));
             return;
         }
         if (linelen > 0 && start[linelen - 1] == '\r') linelen--;
@@ -578,7 +568,7 @@ static void client_process(ctl_client_t *c)
         c->len -= pos;
     }
     if (c->len >= CTL_BUF_MAX) /* no newline in a full buffer */
-        client_send_last(c, error_reply("request too long (over %u bytes)", CTL_LINE_MAX));
+        client_send_last(c, make_reply(0, "request too long (over %u bytes)", CTL_LINE_MAX));
 }
 
 static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -652,11 +642,11 @@ static void connection_cb(uv_stream_t *server, int status)
     if (!peer_allowed(c, &uid)) {
         ci_log_eventf(CI_LOG_WARN, NULL, "ctl", -1,
                       "refused a control connection from uid %ld: permission denied", (long)uid);
-        client_send_last(c, error_reply("permission denied"));
+        client_send_last(c, make_reply(0, "permission denied"));
         return;
     }
     if (ctl->nclients > CTL_MAX_CLIENTS) {
-        client_send_last(c, error_reply("too many clients"));
+        client_send_last(c, make_reply(0, "too many clients"));
         return;
     }
     client_resume(c);

@@ -81,7 +81,9 @@ class HelperSelfCheck(unittest.TestCase):
 
     def test_orphans_leave_nothing(self):
         tag = new_tag()
-        script = " ".join(helper("orphans", "100", "--linger-ms", "5000", tag=tag)) + "; wait"
+        # sh (PID 1 of the namespace) stays 3 s while the orphans live 5 s:
+        # they are observable, and its exit takes them with the namespace.
+        script = " ".join(helper("orphans", "100", "--linger-ms", "5000", tag=tag)) + "; sleep 3"
         with bare(["-c", script], binary="sh") as p:
             # The orphans are only observable in /proc: poll.
             wait_until(lambda: len(cilib.find_tagged(tag)) >= 2, 30, what="orphans")
