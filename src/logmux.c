@@ -328,6 +328,16 @@ static void drain(struct half *h)
     }
 }
 
+void ci_logstream_drain(ci_logmux_t *mux, ci_logstream_t *stream)
+{
+    for (ci_logstream_t *s = mux->streams; s; s = s->next) {
+        if (s != stream) continue; /* still open: not freed at EOF meanwhile */
+        for (int i = 0; i < 2; i++)
+            if (!s->half[i].done) drain(&s->half[i]);
+        return;
+    }
+}
+
 void ci_logmux_close(ci_logmux_t *mux)
 {
     mux->closing = true;

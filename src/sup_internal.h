@@ -40,8 +40,9 @@ typedef struct ci_svc {
     const char *prefix;
     char **argv; /* conf->command, or owned (certgen) */
     bool own_argv;
-    char *domains; /* certgen: the comma list */
-    char **envp;   /* owned: the init's environment + the service's */
+    char *domains;             /* certgen: the comma list */
+    char **envp;               /* owned: the init's environment + the service's */
+    ci_logstream_t *logstream; /* of the last start; compared only (see logmux.h) */
 
     ci_svc_state_t state;
     pid_t pid;

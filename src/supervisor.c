@@ -157,8 +157,8 @@ static void svc_spawn(ci_svc_t *svc)
     o.stdio[2] = -1;
     o.group = CI_SPAWN_SETSID;
     if (sup->mux) {
-        ci_logstream_t *ls;
-        if (ci_logstream_open(sup->mux, svc->prefix, child_fds, &ls) == 0) {
+        svc->logstream = NULL;
+        if (ci_logstream_open(sup->mux, svc->prefix, child_fds, &svc->logstream) == 0) {
             o.stdio[1] = child_fds[0];
             o.stdio[2] = child_fds[1];
         }
@@ -524,6 +524,8 @@ void ci_sup_on_exit(ci_svc_t *svc, int status)
     uv_timer_stop(&svc->timer);
     uv_timer_stop(&svc->hc_timer);
     probe_abandon(svc);
+    /* Its last lines are shown before its exit is. */
+    if (sup->mux && svc->logstream) ci_logstream_drain(sup->mux, svc->logstream);
     /* Leftovers of its group; never the bare pid, which may be reused now. */
     if (svc->pid > 0) kill(-svc->pid, SIGKILL);
     svc->pid = 0;

@@ -61,6 +61,12 @@ size_t ci_logmux_open_streams(const ci_logmux_t *mux);
  * this call. */
 void ci_logmux_close(ci_logmux_t *mux);
 
+/* Reads and shows what stream's pipes hold right now, without blocking
+ * (its process has exited: its last lines come before the exit is
+ * reported). A stream already closed and freed is ignored: stream is only
+ * compared, never dereferenced, unless it is still open. */
+void ci_logstream_drain(ci_logmux_t *mux, ci_logstream_t *stream);
+
 /* Stops (pause) or resumes reading every stream: backpressure from the
  * output queue (outq.h). Streams opened while paused start paused. */
 void ci_logmux_pause(ci_logmux_t *mux, bool pause);

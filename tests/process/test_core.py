@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -199,6 +200,26 @@ class Logs(unittest.TestCase):
             self.assertEqual(len(big), 1)
             self.assertEqual(len(big[0]) - len("big | "), 1 << 20)
             self.assertIn("p   | no newline at the end", out)
+
+    def test_last_lines_come_before_the_exit_event(self):
+        # One stream for both (stdout and stderr into one pipe), so the order
+        # the init wrote them in is the order read here.
+        with tmpdir() as d:
+            cfgp = os.path.join(d, "init.json")
+            with open(cfgp, "w") as f:
+                json.dump(config({"w": {"command": ["sh", "-c", "echo line 1; echo line 2"]}},
+                                 state_dir=d), f)
+            outp = os.path.join(d, "out")
+            for _ in range(60):  # without the drain at exit, 5-70% of runs came out of order
+                with open(outp, "wb") as f:
+                    subprocess.run([CI_BINARY, "--config", cfgp], stdout=f,
+                                   stderr=subprocess.STDOUT, timeout=20)
+                with open(outp) as f:
+                    out = f.read()
+                lines = out.splitlines()
+                last = max(i for i, l in enumerate(lines) if l.startswith("w | line "))
+                exited = next(i for i, l in enumerate(lines) if "w: exited" in l)
+                self.assertLess(last, exited, out)
 
     def test_stderr_stays_stderr(self):
         cfg = config({"e": {"command": ["sh", "-c", "echo to-err >&2; echo to-out"]}})
