@@ -2,9 +2,11 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -117,14 +119,19 @@ class Restart(unittest.TestCase):
 class Shutdown(unittest.TestCase):
     def test_ignore_term_killed_after_grace_reverse_order(self):
         tag = new_tag()
+        d = tempfile.mkdtemp(prefix="ci-core-")
+        ready = [os.path.join(d, "db"), os.path.join(d, "proxy")]
         cfg = config({
-            "db": {"command": helper("ignore-term", tag=tag), "stop_grace_period": "300ms"},
-            "proxy": {"command": helper("ignore-term", tag=tag), "depends_on": ["db"],
+            "db": {"command": helper("ignore-term", ready[0], tag=tag),
+                   "stop_grace_period": "300ms"},
+            "proxy": {"command": helper("ignore-term", ready[1], tag=tag), "depends_on": ["db"],
                       "stop_grace_period": "300ms"},
         }, shutdown_timeout="5s")
+        self.addCleanup(shutil.rmtree, d, True)
         with Init(cfg, pid1=False) as init:
             init.wait_event(ev("started", "proxy"), 10)
-            wait_until(lambda: len(helpers(tag)) == 2, 10, what="both running")
+            # Both ignore SIGTERM from the moment their ready file exists.
+            wait_until(lambda: all(os.path.exists(r) for r in ready), 10, what="both ready")
             t0 = time.monotonic()
             init.signal(signal.SIGTERM)
             self.assertEqual(init.wait(15), 0)
@@ -140,17 +147,23 @@ class Shutdown(unittest.TestCase):
 
     def test_shutdown_timeout_bounds_everything(self):
         tag = new_tag()
+        d = tempfile.mkdtemp(prefix="ci-core-")
+        self.addCleanup(shutil.rmtree, d, True)
+        ready = [os.path.join(d, "a"), os.path.join(d, "b")]
         cfg = config({
-            "a": {"command": helper("ignore-term", tag=tag), "stop_grace_period": "1m"},
-            "b": {"command": helper("ignore-term", tag=tag), "depends_on": ["a"],
+            "a": {"command": helper("ignore-term", ready[0], tag=tag),
+                  "stop_grace_period": "1m"},
+            "b": {"command": helper("ignore-term", ready[1], tag=tag), "depends_on": ["a"],
                   "stop_grace_period": "1m"},
         }, shutdown_timeout="1s")
         with Init(cfg, pid1=False) as init:
             init.wait_event(ev("started", "b"), 10)
+            wait_until(lambda: all(os.path.exists(r) for r in ready), 10, what="both ready")
             t0 = time.monotonic()
             init.signal(signal.SIGTERM)
             self.assertEqual(init.wait(15), 0)
             self.assertLess(time.monotonic() - t0, 3.0)
+            self.assertTrue(any(ev("shutdown-timeout")(e) for e in init.events()))
             self.assertEqual(helpers(tag), [])
 
     def test_leftover_processes_are_terminated_as_pid1(self):
