@@ -208,6 +208,9 @@ static int cmd_orphans(long k, long linger_ms, bool stay)
     int st;
     while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {
     }
+    /* Every orphan has been forked (and handed to the reaper) by now. */
+    printf("orphaned %ld\n", k);
+    fflush(stdout);
     if (stay) pause_forever();
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
 }

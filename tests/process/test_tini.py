@@ -128,6 +128,7 @@ class Reaping(unittest.TestCase):
                   pid1=pid1) as init:
             # The helper forks 10 000 grandchildren that exit at once; they
             # are re-parented to the init, which must reap every one.
+            init.wait_output(lambda l: l == "orphaned 10000", 60)
             # Done when the helper is the init's only descendant: an orphan
             # still exiting or a zombie not yet reaped is still listed.
             wait_until(lambda: len(descendants(init.init_pid())) == 1, 60,
