@@ -103,7 +103,7 @@ typedef struct ci_sup {
     uv_loop_t *loop;
     ci_svc_t *svcs;
     size_t n;
-    size_t *order; /* start order */
+    const size_t *order; /* start order (borrowed from the config) */
     ci_logmux_t *mux;
     int devnull;
     bool is_pid1;
@@ -127,7 +127,6 @@ typedef struct ci_sup {
 void ci_sup_on_exit(ci_svc_t *svc, int status);
 void ci_sup_on_probe_exit(ci_svc_t *svc, int status);
 void ci_sup_reap(ci_sup_t *sup);
-int ci_sup_start_order(ci_sup_t *sup);
 
 /* Actions, for the control socket. Each returns 0 or a negative errno with
  * err set ("chromadb is already running"). */

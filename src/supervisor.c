@@ -22,7 +22,6 @@
 #include <uv.h>
 
 #include "chroma_init/certtime.h"
-#include "chroma_init/graph.h"
 #include "chroma_init/log.h"
 #include "chroma_init/logmux.h"
 #include "chroma_init/outq.h"
@@ -1142,11 +1141,6 @@ static void reload_arm(ci_svc_t *svc)
 
 /* ---- setup and teardown ------------------------------------------------ */
 
-static void close_quietly(uv_handle_t *h)
-{
-    if (!uv_is_closing(h)) uv_close(h, NULL);
-}
-
 static void walk_close(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -1272,9 +1266,8 @@ int ci_sup_run(const ci_sup_opts_t *opts)
         return 1;
     }
     sup->svcs = calloc(sup->n, sizeof *sup->svcs);
-    sup->order = calloc(sup->n, sizeof *sup->order);
-    if (!sup->svcs || !sup->order) goto oom;
-    if (ci_sup_start_order(sup) < 0) goto oom;
+    sup->order = sup->cfg->start_order; /* computed when the config was loaded */
+    if (!sup->svcs) goto oom;
 
     /* Config mode: the init's stdout/stderr writes go through a writer
      * thread, so a stalled reader never stops the loop. */
@@ -1349,24 +1342,12 @@ int ci_sup_run(const ci_sup_opts_t *opts)
     sigprocmask(SIG_SETMASK, &sup->old_mask, NULL);
     for (size_t i = 0; i < sup->n; i++) svc_free(&sup->svcs[i]);
     free(sup->svcs);
-    free(sup->order);
     if (sup->devnull >= 0) close(sup->devnull);
     return rc;
 
 oom:
     ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "out of memory");
-    (void)close_quietly;
     return 1;
-}
-
-int ci_sup_start_order(ci_sup_t *sup)
-{
-    ci_error_t err;
-    if (ci_graph_resolve(sup->cfg, sup->order, NULL, &err) < 0) {
-        ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "%s", err.msg);
-        return -EINVAL;
-    }
-    return 0;
 }
 
 /* ---- actions for the control socket ------------------------------------ */
