@@ -468,3 +468,44 @@ class Init:
             self.close()
         except Exception:  # noqa: BLE001 - best effort at interpreter exit
             pass
+
+
+# ---- shared by the tests -------------------------------------------------
+
+def ev(name, service=None):
+    """A predicate for Init.wait_event: event `name` (of `service`, if given)."""
+    return lambda e: e.get("event") == name and (service is None or e.get("service") == service)
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+_NGINX_TLS_CONF = """
+worker_processes 1;
+error_log stderr;
+pid {d}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp;
+    proxy_temp_path {d}/tmp;
+    fastcgi_temp_path {d}/tmp;
+    uwsgi_temp_path {d}/tmp;
+    scgi_temp_path {d}/tmp;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+"""
+
+
+def nginx_tls_conf(d, port, cert, key):
+    """Writes d/nginx.conf (and d/tmp) for an nginx serving HTTPS on 127.0.0.1:port
+    with that pair, run as `nginx -c d/nginx.conf -g 'daemon off;'`; returns its path."""
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    path = os.path.join(d, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(_NGINX_TLS_CONF.format(d=d, port=port, cert=cert, key=key))
+    return path

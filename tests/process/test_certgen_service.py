@@ -2,42 +2,15 @@
 the pair is regenerated (issue 6)."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cilib import CI_BINARY, Init, free_port, helper, tmpdir, wait_until  # noqa: E402
+from cilib import (CI_BINARY, NGINX, Init, ev, free_port, helper, nginx_tls_conf,  # noqa: E402
+                   tmpdir, wait_until)
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def ev(name, service=None):
-    return lambda e: e.get("event") == name and (service is None or e.get("service") == service)
-
-
-NGINX_CONF = """
-worker_processes 1;
-error_log stderr;
-pid {d}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/tmp;
-    proxy_temp_path {d}/tmp;
-    fastcgi_temp_path {d}/tmp;
-    uwsgi_temp_path {d}/tmp;
-    scgi_temp_path {d}/tmp;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {d}/certs/servercert.pem;
-        ssl_certificate_key {d}/certs/serverkey.pem;
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-"""
 
 
 def served_serial(port):
@@ -64,13 +37,10 @@ def file_serial(path):
 class CertgenService(unittest.TestCase):
     def test_generate_start_nginx_then_reload_on_renewal(self):
         with tmpdir() as d:
-            os.makedirs(os.path.join(d, "tmp"))
             port = free_port()
-            conf = os.path.join(d, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(NGINX_CONF.format(d=d, port=port))
             cert = os.path.join(d, "certs", "servercert.pem")
             key = os.path.join(d, "certs", "serverkey.pem")
+            conf = nginx_tls_conf(d, port, cert, key)
             os.makedirs(os.path.dirname(cert))
             cfg = {"state_dir": os.path.join(d, "state"), "services": {
                 "cert-gen": {"certgen": {"cert": cert, "key": key, "domain": "localhost,127.0.0.1",

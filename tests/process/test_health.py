@@ -8,15 +8,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cilib import (CI_HELPER, Init, cmdline, find_tagged, free_port, helper,  # noqa: E402
+from cilib import (ev, CI_HELPER, Init, cmdline, find_tagged, free_port, helper,  # noqa: E402
                    new_tag, tmpdir, wait_until)
 
 CHROMA_BIN = os.environ.get("CHROMA_BIN") or os.path.expanduser(
     "~/.cache/chroma-init/chroma/node_modules/.bin/chroma")
-
-
-def ev(name, service=None):
-    return lambda e: e.get("event") == name and (service is None or e.get("service") == service)
 
 
 def config(services, d, **top):

@@ -13,12 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cilib import (CI_BINARY, CI_HELPER, Init, find_tagged, helper, kill_pids,  # noqa: E402
+from cilib import (ev, CI_BINARY, CI_HELPER, Init, find_tagged, helper, kill_pids,  # noqa: E402
                    kill_tagged, new_tag, tmpdir, wait_until)
-
-
-def ev(name, service=None):
-    return lambda e: e.get("event") == name and (service is None or e.get("service") == service)
 
 
 class ShutdownNeverHangs(unittest.TestCase):

@@ -3,43 +3,16 @@ maps libssl/libcrypto only once it probes https://; certgen and https probes
 fail clearly when the module cannot be loaded."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cilib import CI_BINARY, Init, children, free_port, helper, tmpdir, wait_until  # noqa: E402
+from cilib import (CI_BINARY, NGINX, Init, children, ev, free_port, helper,  # noqa: E402
+                   nginx_tls_conf, tmpdir, wait_until)
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MODULE = "chroma-init-tls.so"
-
-NGINX_CONF = """
-worker_processes 1;
-error_log stderr;
-pid {d}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/tmp;
-    proxy_temp_path {d}/tmp;
-    fastcgi_temp_path {d}/tmp;
-    uwsgi_temp_path {d}/tmp;
-    scgi_temp_path {d}/tmp;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {d}/cert.pem;
-        ssl_certificate_key {d}/key.pem;
-        location / {{ return 200 "ok\\n"; }}
-    }}
-}}
-"""
-
-
-def ev(name, service=None):
-    return lambda e: e.get("event") == name and (service is None or e.get("service") == service)
-
 
 def maps(pid):
     with open("/proc/%d/maps" % pid) as f:
@@ -83,7 +56,6 @@ class TlsModule(unittest.TestCase):
     @unittest.skipUnless(os.access(NGINX, os.X_OK), "nginx is not installed")
     def test_https_probe_loads_the_module(self):
         with tmpdir() as d:
-            os.makedirs(os.path.join(d, "tmp"))
             cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
             # The certgen CLI: a process of its own, through the module.
             r = subprocess.run([CI_BINARY, "certgen", "--cert", cert, "--key", key, "--domain",
@@ -91,9 +63,7 @@ class TlsModule(unittest.TestCase):
                                text=True, timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
             port = free_port()
-            conf = os.path.join(d, "nginx.conf")
-            with open(conf, "w") as f:
-                f.write(NGINX_CONF.format(d=d, port=port))
+            conf = nginx_tls_conf(d, port, cert, key)
             cfg = {"state_dir": os.path.join(d, "state"), "services": {
                 "nginx": {"command": [NGINX, "-c", conf, "-g", "daemon off;"],
                           "stop_signal": "SIGQUIT",
