@@ -1253,6 +1253,9 @@ int ci_sup_run(const ci_sup_opts_t *opts)
 
     /* A broken stdout must not kill the init. */
     signal(SIGPIPE, SIG_IGN);
+    /* An ignored SIGCHLD, inherited across exec, would make the kernel reap
+     * our services itself and their exit statuses would be lost. */
+    signal(SIGCHLD, SIG_DFL);
     /* Before anything can start a thread. */
     if (signals_open(sup) < 0) {
         ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "unable to create a signalfd: %s",

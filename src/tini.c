@@ -79,6 +79,10 @@ int ci_tini_run(const ci_tini_opts_t *o)
                       "unable to become a child subreaper: %s; orphans will not be reaped",
                       ci_strerror(errno));
 
+    /* An ignored SIGCHLD, inherited across exec (`trap '' CHLD`), would make
+     * the kernel reap the command itself: its status lost, the init waiting
+     * forever. tini hangs so; we take the default back. */
+    signal(SIGCHLD, SIG_DFL);
     sigset_t set, old;
     handled_set(&set);
     sigprocmask(SIG_SETMASK, &set, &old);
@@ -112,11 +116,8 @@ int ci_tini_run(const ci_tini_opts_t *o)
             reap(child, &status, &child_done);
             continue;
         }
-        ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", child, "forwarding %s", ci_signal_name(sig));
-        if (o->kill_group)
-            kill(-child, sig);
-        else
-            kill(child, sig);
+        kill(o->kill_group ? -child : child, sig); /* first: nothing ahead of it */
+        ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", child, "forwarded %s", ci_signal_name(sig));
     }
 
     /* The command has ended: what is left gets SIGTERM, then SIGKILL. */

@@ -247,7 +247,7 @@ class Init:
     """
 
     def __init__(self, config=None, args=(), pid1=True, env=None, cwd=None, binary=None,
-                 log_format="json"):
+                 log_format="json", preexec_fn=None):
         self.dir = tempfile.mkdtemp(prefix="ci-init-")
         self.pid1 = pid1
         self.config_path = None
@@ -282,7 +282,7 @@ class Init:
         self.returncode = None
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=full_env, cwd=cwd,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=preexec_fn)
         self._threads = [
             threading.Thread(target=self._reader, args=(self.proc.stdout, "out"), daemon=True),
             threading.Thread(target=self._reader, args=(self.proc.stderr, "err"), daemon=True),

@@ -156,6 +156,26 @@ class LeftoversNotPid1(unittest.TestCase):
             kill_tagged(tag)
 
 
+class InheritedIgnoredSigchld(unittest.TestCase):
+    """An ignored SIGCHLD survives exec (`trap '' CHLD; exec chroma-init`).
+    Left so, the kernel reaps the init's children itself: the command's
+    status is lost and the init waits forever (tini does)."""
+
+    def _ign(self):
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+    def test_tini_mode_gets_the_exit_code(self):
+        with Init(None, ["--", "sh", "-c", "exit 3"], pid1=False, preexec_fn=self._ign) as init:
+            self.assertEqual(init.wait(10), 3)
+
+    def test_config_mode_sees_the_service_exit(self):
+        cfg = {"state_dir": "/tmp/ci-review-state-%d" % os.getpid(),
+               "services": {"once": {"command": ["sh", "-c", "exit 3"], "restart": "no"}}}
+        with Init(cfg, pid1=False, preexec_fn=self._ign) as init:
+            e = init.wait_event(ev("exited", "once"), 10)
+            self.assertIn("status 3", e.get("msg", ""), e)
+
+
 class LogBackpressure(unittest.TestCase):
     def test_sigterm_handled_while_stdout_is_not_read(self):
         """logmux.c write_all()/emit(): service output is written to the
