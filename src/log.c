@@ -69,6 +69,11 @@ __attribute__((format(printf, 4, 5))) static void appendf(char *buf, size_t size
     *off += (size_t)n < size - *off - 1 ? (size_t)n : size - *off - 1;
 }
 
+bool ci_log_debug_enabled(void)
+{
+    return log_verbose;
+}
+
 void ci_log_eventf(ci_log_level_t level, const char *service, const char *event, pid_t pid,
                    const char *fmt, ...)
 {

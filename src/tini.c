@@ -108,16 +108,21 @@ int ci_tini_run(const ci_tini_opts_t *o)
 
     int status = 0;
     bool child_done = false;
+    const bool debug = ci_log_debug_enabled();
     while (!child_done) {
-        siginfo_t si;
-        int sig = sigwaitinfo(&set, &si);
-        if (sig < 0) continue; /* EINTR */
+        int sig = sigwaitinfo(&set, NULL); /* no siginfo: one copy less per wake */
+        if (sig < 0) continue;             /* EINTR */
         if (sig == SIGCHLD) {
             reap(child, &status, &child_done);
             continue;
         }
-        kill(o->kill_group ? -child : child, sig); /* first: nothing ahead of it */
-        ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", child, "forwarded %s", ci_signal_name(sig));
+        kill(o->kill_group ? -child : child, sig);
+        /* Nothing else unless asked: on a CPU it shares with us, the child
+         * runs only once we are back in sigwaitinfo (formatting the debug
+         * line cost every forward 0.4 µs, 8%, on one CPU). */
+        if (debug)
+            ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", child, "forwarded %s",
+                          ci_signal_name(sig));
     }
 
     /* The command has ended: what is left gets SIGTERM, then SIGKILL. */

@@ -23,6 +23,9 @@ typedef enum ci_log_level {
  * shown at all (quiet: tini-style `--` mode shows only warnings and errors). */
 void ci_log_setup(ci_log_format_t format, bool verbose, bool quiet);
 
+/* Whether debug events are shown: lets a hot path skip building one. */
+bool ci_log_debug_enabled(void);
+
 /* One event. service may be NULL (the init itself); event is a short
  * machine-readable name ("started", "exited", "healthy"...); pid < 0 = none.
  * Extra JSON fields may be given as a NULL-terminated list of key, value
