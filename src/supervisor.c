@@ -819,10 +819,11 @@ static void on_signal(ci_sup_t *sup, int sig)
         return;
     }
     if (sig == SIGPIPE) return;
-    ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", -1, "forwarding %s to every service",
-                  ci_signal_name(sig));
     for (size_t i = 0; i < sup->n; i++)
         if (svc_alive(&sup->svcs[i])) send_group(&sup->svcs[i], sig);
+    if (ci_log_debug_enabled()) /* after the signals, and only if shown */
+        ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", -1, "forwarded %s to every service",
+                      ci_signal_name(sig));
 }
 
 /* Signals arrive through one signalfd: the handled ones are blocked in
