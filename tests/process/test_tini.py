@@ -103,6 +103,24 @@ class Signals(unittest.TestCase):
                     if not group:
                         self.assertNotIn("SIGUSR1", open(f2).read())
 
+    def test_verbose_logs_each_forward_quiet_logs_none(self):
+        for verbose in (False, True):
+            with tmpdir() as d:
+                rec = os.path.join(d, "signals")
+                args = (["--verbose"] if verbose else []) + ["--"] + helper(
+                    "record-signals", rec, "--exit-on", "SIGUSR2")
+                with Init(None, args) as init:
+                    wait_until(lambda: os.path.exists(rec) and "READY" in open(rec).read(), 10,
+                               what="the child's READY")
+                    init.signal(signal.SIGUSR1)
+                    wait_until(lambda: "SIGUSR1" in open(rec).read().split(), 10,
+                               what="SIGUSR1 recorded by the child")
+                    init.signal(signal.SIGUSR2)
+                    self.assertEqual(init.wait(20), 0)
+                    fwd = [e.get("msg") for e in init.events() if e.get("event") == "forward"]
+                    self.assertEqual(fwd, ["forwarded SIGUSR1", "forwarded SIGUSR2"]
+                                     if verbose else [])
+
     def test_sigterm_is_forwarded_not_a_shutdown(self):
         # The child handles TERM and exits 7: the init passes 7 through.
         with Init(None, ["--", "sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.05; done"],
