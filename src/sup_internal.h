@@ -2,6 +2,7 @@
 #ifndef CHROMA_INIT_SUP_INTERNAL_H
 #define CHROMA_INIT_SUP_INTERNAL_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,6 +47,8 @@ typedef struct ci_svc {
 
     ci_svc_state_t state;
     pid_t pid;
+    pid_t fwd_pid; /* pid as the signal forwarder sees it: set once spawned,
+                    * 0 once reaped; read and written under sup->fwd_mu */
     uint64_t started_ms;
     uint64_t stop_sent_ms;
     int restarts;        /* every restart, as shown by `ctl status` */
@@ -117,10 +120,18 @@ typedef struct ci_sup {
     uint64_t deadline_ms;
     unsigned long orphans;
     uv_timer_t deadline;
-    int sigfd;       /* signalfd of the handled signals */
-    sigset_t sigset; /* those signals, blocked while the init runs */
-    sigset_t old_mask;
-    uv_poll_t sigpoll;
+    /* Signals (supervisor.c, signal_thread()): all blocked while the init
+     * runs and taken by one thread, which forwards fwd_set to the services
+     * and hands SIGCHLD, SIGTERM and SIGINT to the loop. */
+    sigset_t sig_all;
+    sigset_t fwd_set;
+    pthread_t sig_thread;
+    bool sig_thread_running;
+    uv_async_t sig_async;
+    pthread_mutex_t fwd_mu; /* the services' fwd_pid, and the hand-off: */
+    int sig_queue[16];      /* SIGTERM/SIGINT in arrival order */
+    size_t sig_n;
+    bool sig_chld;
     void *ctl; /* the control socket, owned by ctl.c */
 } ci_sup_t;
 

@@ -9,12 +9,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -87,12 +87,16 @@ static bool svc_alive(const ci_svc_t *svc)
     return svc->state == CI_SVC_RUNNING || svc->state == CI_SVC_STOPPING;
 }
 
+/* Each service leads its own process group; falls back to the pid if the
+ * group is gone (the leader changed it, unusual). */
+static void signal_group(pid_t pid, int sig)
+{
+    if (kill(-pid, sig) < 0 && errno == ESRCH) kill(pid, sig);
+}
+
 static void send_group(ci_svc_t *svc, int sig)
 {
-    if (svc->pid <= 0) return;
-    /* Each service leads its own process group; fall back to the pid if the
-     * group is gone (the leader changed it, unusual). */
-    if (kill(-svc->pid, sig) < 0 && errno == ESRCH) kill(svc->pid, sig);
+    if (svc->pid > 0) signal_group(svc->pid, sig);
 }
 
 /* ---- dependencies ------------------------------------------------------ */
@@ -182,6 +186,9 @@ static void svc_spawn(ci_svc_t *svc)
         return;
     }
     svc->pid = pid;
+    pthread_mutex_lock(&sup->fwd_mu);
+    svc->fwd_pid = pid;
+    pthread_mutex_unlock(&sup->fwd_mu);
     svc->state = CI_SVC_RUNNING;
     svc->started_ms = ci_now_ms();
     svc->ever_started = true;
@@ -760,7 +767,13 @@ void ci_sup_reap(ci_sup_t *sup)
 {
     for (;;) {
         int status;
+        /* The forwarder must not signal a pid once it is reaped (the number
+         * may be reused): reaping and forgetting it are one step for it. */
+        pthread_mutex_lock(&sup->fwd_mu);
         pid_t pid = waitpid(-1, &status, WNOHANG);
+        for (size_t i = 0; pid > 0 && i < sup->n; i++)
+            if (sup->svcs[i].fwd_pid == pid) sup->svcs[i].fwd_pid = 0;
+        pthread_mutex_unlock(&sup->fwd_mu);
         if (pid == 0) {
             sup->no_children = false;
             return;
@@ -807,63 +820,91 @@ static bool forwardable(int sig)
     return sig < SIGRTMIN || sig > 32; /* glibc keeps 32 and 33 */
 }
 
-static void on_signal(ci_sup_t *sup, int sig)
+/* Signals. Every handled one is blocked in every thread (libuv's and the
+ * output thread inherit the mask) and taken by one thread, signal_thread(),
+ * in sigwaitinfo(). The ones the services get are forwarded from there at
+ * once, as `--` mode does (tini.c). SIGCHLD, SIGTERM and SIGINT are handed
+ * to the loop through an async handle. Not a signalfd in the loop: any
+ * signal queued to the process wakes every signalfd waiter, so the loop
+ * thread would wake on each forwarded signal too and take the CPU the
+ * service is about to run on; nor the loop itself forwarding, which costs
+ * an epoll wake-up, a read and the rest of a loop iteration first. The
+ * thread touches only the services' fwd_pid and the hand-off, under
+ * fwd_mu. */
+static void *signal_thread(void *arg)
 {
-    if (sig == SIGTERM || sig == SIGINT) {
-        /* A second SIGINT (Ctrl-C twice) stops waiting, as Compose does; a
-         * repeated SIGTERM changes nothing. */
-        if (sup->shutting_down && sig == SIGTERM) return;
-        char why[64];
-        snprintf(why, sizeof why, "received %s", ci_signal_name(sig));
-        begin_shutdown(sup, sup->shutting_down ? sup->exit_code : 0, why);
-        return;
+    ci_sup_t *sup = arg;
+    const bool debug = ci_log_debug_enabled();
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    for (;;) {
+        /* Cancelled (teardown) only while it waits, never half-way through
+         * a hand-off (uv_async_send() must not be cut short). */
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+        int sig = sigwaitinfo(&sup->sig_all, NULL);
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+        if (sig < 0 || sig == SIGPIPE) continue;
+        bool notify = false;
+        pthread_mutex_lock(&sup->fwd_mu);
+        if (sigismember(&sup->fwd_set, sig)) {
+            for (size_t i = 0; i < sup->n; i++)
+                if (sup->svcs[i].fwd_pid > 0) signal_group(sup->svcs[i].fwd_pid, sig);
+        } else if (sig == SIGCHLD) {
+            notify = sup->sig_chld = true;
+        } else if (sup->sig_n < CI_ARRAY_SIZE(sup->sig_queue)) { /* TERM, INT */
+            sup->sig_queue[sup->sig_n++] = sig;
+            notify = true;
+        }
+        pthread_mutex_unlock(&sup->fwd_mu);
+        if (notify)
+            uv_async_send(&sup->sig_async);
+        else if (debug)
+            ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", -1, "forwarded %s to every service",
+                          ci_signal_name(sig));
     }
-    if (sig == SIGPIPE) return;
-    for (size_t i = 0; i < sup->n; i++)
-        if (svc_alive(&sup->svcs[i])) send_group(&sup->svcs[i], sig);
-    if (ci_log_debug_enabled()) /* after the signals, and only if shown */
-        ci_log_eventf(CI_LOG_DEBUG, NULL, "forward", -1, "forwarded %s to every service",
-                      ci_signal_name(sig));
+    return NULL;
 }
 
-/* Signals arrive through one signalfd: the handled ones are blocked in
- * every thread (libuv's threads inherit the mask), so a signal costs one
- * read, not a handler and a self-pipe. Children get a clean mask in spawn. */
-static void signalfd_cb(uv_poll_t *h, int status, int events)
+static void on_signal(ci_sup_t *sup, int sig)
+{
+    /* A second SIGINT (Ctrl-C twice) stops waiting, as Compose does; a
+     * repeated SIGTERM changes nothing. */
+    if (sup->shutting_down && sig == SIGTERM) return;
+    char why[64];
+    snprintf(why, sizeof why, "received %s", ci_signal_name(sig));
+    begin_shutdown(sup, sup->shutting_down ? sup->exit_code : 0, why);
+}
+
+/* In the loop: what signal_thread() handed over, in the order it came. */
+static void sig_async_cb(uv_async_t *h)
 {
     ci_sup_t *sup = h->data;
-    struct signalfd_siginfo si[16];
-    bool chld = false;
-    for (;;) {
-        ssize_t n = read(sup->sigfd, si, sizeof si);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
-            if (si[i].ssi_signo == SIGCHLD)
-                chld = true;
-            else
-                on_signal(sup, (int)si[i].ssi_signo);
-        }
-    }
+    int q[CI_ARRAY_SIZE(sup->sig_queue)];
+    pthread_mutex_lock(&sup->fwd_mu);
+    size_t n = sup->sig_n;
+    memcpy(q, sup->sig_queue, n * sizeof q[0]);
+    bool chld = sup->sig_chld;
+    sup->sig_n = 0;
+    sup->sig_chld = false;
+    pthread_mutex_unlock(&sup->fwd_mu);
+    for (size_t i = 0; i < n; i++) on_signal(sup, q[i]);
     if (chld || sup->final_phase) {
         ci_sup_reap(sup);
         if (sup->final_phase && sup->no_children) finish(sup);
     }
 }
 
-static int signals_open(ci_sup_t *sup)
+static void signals_block(ci_sup_t *sup)
 {
-    sigemptyset(&sup->sigset);
-    sigaddset(&sup->sigset, SIGCHLD);
-    for (int s = 1; s < NSIG; s++) {
-        if (!forwardable(s)) continue;
-        if (s > 31) continue; /* real-time ones: only in `--` mode (tini.c) */
-        sigaddset(&sup->sigset, s);
-    }
-    sigprocmask(SIG_BLOCK, &sup->sigset, &sup->old_mask);
-    sup->sigfd = signalfd(-1, &sup->sigset, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sup->sigfd < 0) return -errno;
-    return 0;
+    sigemptyset(&sup->fwd_set);
+    for (int s = 1; s < 32; s++) /* real-time ones: only in `--` mode (tini.c) */
+        if (forwardable(s) && s != SIGTERM && s != SIGINT && s != SIGPIPE)
+            sigaddset(&sup->fwd_set, s);
+    sup->sig_all = sup->fwd_set;
+    sigaddset(&sup->sig_all, SIGCHLD);
+    sigaddset(&sup->sig_all, SIGTERM);
+    sigaddset(&sup->sig_all, SIGINT);
+    sigaddset(&sup->sig_all, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &sup->sig_all, NULL);
 }
 
 /* ---- health ------------------------------------------------------------ */
@@ -1258,11 +1299,7 @@ int ci_sup_run(const ci_sup_opts_t *opts)
      * our services itself and their exit statuses would be lost. */
     signal(SIGCHLD, SIG_DFL);
     /* Before anything can start a thread. */
-    if (signals_open(sup) < 0) {
-        ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "unable to create a signalfd: %s",
-                      ci_strerror(errno));
-        return 1;
-    }
+    signals_block(sup);
 
     sup->loop = &sup->loop_s;
     if (uv_loop_init(sup->loop) != 0) {
@@ -1272,6 +1309,7 @@ int ci_sup_run(const ci_sup_opts_t *opts)
     sup->svcs = calloc(sup->n, sizeof *sup->svcs);
     sup->order = sup->cfg->start_order; /* computed when the config was loaded */
     if (!sup->svcs) goto oom;
+    pthread_mutex_init(&sup->fwd_mu, NULL);
 
     /* Config mode: the init's stdout/stderr writes go through a writer
      * thread, so a stalled reader never stops the loop. */
@@ -1296,9 +1334,8 @@ int ci_sup_run(const ci_sup_opts_t *opts)
 
     uv_timer_init(sup->loop, &sup->deadline);
     sup->deadline.data = sup;
-    uv_poll_init(sup->loop, &sup->sigpoll, sup->sigfd);
-    sup->sigpoll.data = sup;
-    uv_poll_start(&sup->sigpoll, UV_READABLE, signalfd_cb);
+    uv_async_init(sup->loop, &sup->sig_async, sig_async_cb);
+    sup->sig_async.data = sup;
 
     ci_sup_ctl_open(sup);
     for (size_t i = 0; i < sup->n; i++) {
@@ -1316,10 +1353,31 @@ int ci_sup_run(const ci_sup_opts_t *opts)
         }
     }
 
+    /* A small stack: it only waits and calls kill(). */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    int te = pthread_create(&sup->sig_thread, &attr, signal_thread, sup);
+    pthread_attr_destroy(&attr);
+    sup->sig_thread_running = te == 0;
+    if (te) {
+        ci_log_eventf(CI_LOG_ERROR, NULL, "fatal", -1, "unable to start the signal thread: %s",
+                      ci_strerror(te));
+        rc = 1;
+        goto teardown;
+    }
+
     kick(sup);
     check_done(sup);
     uv_run(sup->loop, UV_RUN_DEFAULT);
     rc = sup->exit_code;
+
+teardown:
+    if (sup->sig_thread_running) {
+        pthread_cancel(sup->sig_thread);
+        pthread_join(sup->sig_thread, NULL);
+        sup->sig_thread_running = false;
+    }
 
     /* Teardown: close every handle, let close callbacks run, then free. */
     ci_sup_ctl_close(sup);
@@ -1342,8 +1400,10 @@ int ci_sup_run(const ci_sup_opts_t *opts)
     if (uv_loop_close(sup->loop) != 0)
         ci_log_eventf(CI_LOG_DEBUG, NULL, "loop", -1, "event loop not fully closed");
     ci_probe_cleanup();
-    close(sup->sigfd);
-    sigprocmask(SIG_SETMASK, &sup->old_mask, NULL);
+    /* The signal mask stays as it is: unblocked now, a SIGTERM that came
+     * after the signal thread stopped would end the init by its default
+     * action instead of with rc (not as PID 1: as a subreaper). */
+    pthread_mutex_destroy(&sup->fwd_mu);
     for (size_t i = 0; i < sup->n; i++) svc_free(&sup->svcs[i]);
     free(sup->svcs);
     if (sup->devnull >= 0) close(sup->devnull);
