@@ -171,7 +171,15 @@ static void svc_spawn(ci_svc_t *svc)
 
     pid_t pid = 0;
     int exec_errno = 0;
+    /* The signal thread waits while the service starts: a signal that comes
+     * meanwhile reaches the new process once it has exec'd (before, it
+     * would act with the child's default dispositions; not at all, if the
+     * pid were published only after ci_spawn() and the loop thread were
+     * slow to get there). */
+    pthread_mutex_lock(&sup->fwd_mu);
     int r = ci_spawn(&o, &pid, &exec_errno, err, sizeof err);
+    svc->fwd_pid = r < 0 ? 0 : pid;
+    pthread_mutex_unlock(&sup->fwd_mu);
     if (child_fds[0] >= 0) close(child_fds[0]);
     if (child_fds[1] >= 0) close(child_fds[1]);
     if (r < 0) {
@@ -186,9 +194,6 @@ static void svc_spawn(ci_svc_t *svc)
         return;
     }
     svc->pid = pid;
-    pthread_mutex_lock(&sup->fwd_mu);
-    svc->fwd_pid = pid;
-    pthread_mutex_unlock(&sup->fwd_mu);
     svc->state = CI_SVC_RUNNING;
     svc->started_ms = ci_now_ms();
     svc->ever_started = true;

@@ -7,7 +7,7 @@
  *   ci-helper [--tag T] kill-self SIG             die by SIG (default disposition)
  *   ci-helper [--tag T] sleep SECONDS             fractional ok
  *   ci-helper [--tag T] ignore-term [READY_FILE]  SIG_IGN TERM+INT, write READY_FILE, pause
- *   ci-helper [--tag T] record-signals FILE [--exit-on SIG]
+ *   ci-helper [--tag T] record-signals FILE [--exit-on SIG] [--signal-parent SIG]
  *   ci-helper [--tag T] orphans K [--linger-ms M] [--stay]
  *   ci-helper [--tag T] partial TEXT | bigline BYTES [--stderr] | lines N
  *   ci-helper [--tag T] inspect FILE
@@ -166,7 +166,9 @@ static void on_record(int sig)
     if (sig == rec_exit_on) _exit(0);
 }
 
-static int cmd_record_signals(const char *file, int exit_on)
+/* --signal-parent: once ready, sends SIG to the parent (the init), at once
+ * after exec: a signal that comes while the init is still starting us. */
+static int cmd_record_signals(const char *file, int exit_on, int to_parent)
 {
     struct sigaction sa;
     sigset_t none;
@@ -182,6 +184,7 @@ static int cmd_record_signals(const char *file, int exit_on)
     }
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (to_parent > 0) kill(getppid(), to_parent); /* before any I/O that could yield */
     (void)write_all(rec_fd, "READY\n", 6);
     fsync(rec_fd);
     pause_forever();
@@ -553,14 +556,17 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "ignore-term")) cmd_ignore_term(argc > 0 ? argv[0] : NULL);
     if (!strcmp(cmd, "record-signals")) {
-        need(argc, 1, "record-signals FILE [--exit-on SIG]");
-        int exit_on = -1;
-        if (argc >= 3 && !strcmp(argv[1], "--exit-on")) {
-            exit_on = parse_signal(argv[2]);
-            if (exit_on < 0) die("unknown signal %s", argv[2]);
-        } else if (argc != 1)
-            die("usage: record-signals FILE [--exit-on SIG]");
-        return cmd_record_signals(argv[0], exit_on);
+        const char *usage = "record-signals FILE [--exit-on SIG] [--signal-parent SIG]";
+        need(argc, 1, usage);
+        int exit_on = -1, to_parent = -1;
+        for (int i = 1; i < argc; i += 2) {
+            int *which = !strcmp(argv[i], "--exit-on")         ? &exit_on
+                         : !strcmp(argv[i], "--signal-parent") ? &to_parent
+                                                               : NULL;
+            if (!which || i + 1 >= argc) die("usage: %s", usage);
+            if ((*which = parse_signal(argv[i + 1])) < 0) die("unknown signal %s", argv[i + 1]);
+        }
+        return cmd_record_signals(argv[0], exit_on, to_parent);
     }
     if (!strcmp(cmd, "orphans")) {
         need(argc, 1, "orphans K [--linger-ms M] [--stay]");
