@@ -847,7 +847,7 @@ static void *signal_thread(void *arg)
         pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
         int sig = sigwaitinfo(&sup->sig_all, NULL);
         pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-        if (sig < 0 || sig == SIGPIPE) continue;
+        if (sig < 0) continue;
         bool notify = false;
         pthread_mutex_lock(&sup->fwd_mu);
         if (sigismember(&sup->fwd_set, sig)) {
@@ -908,7 +908,8 @@ static void signals_block(ci_sup_t *sup)
     sigaddset(&sup->sig_all, SIGCHLD);
     sigaddset(&sup->sig_all, SIGTERM);
     sigaddset(&sup->sig_all, SIGINT);
-    sigaddset(&sup->sig_all, SIGPIPE);
+    /* SIGPIPE is not among them: ignored (ci_sup_run), it is dropped as it
+     * is sent, not left pending. */
     sigprocmask(SIG_BLOCK, &sup->sig_all, NULL);
 }
 
