@@ -60,11 +60,24 @@ static void resolve(const char *spec, char *out, size_t len)
         n += (size_t)snprintf(out + n, len - n, "%s%u", i ? " " : "", wave[i]);
 }
 
+struct spec_case {
+    const char *spec, *want;
+};
+
+/* Each spec resolved: the waves or the error, as resolve() renders them. */
+static void check_cases(const struct spec_case *cases, size_t n)
+{
+    char out[512];
+    for (size_t i = 0; i < n; i++) {
+        resolve(cases[i].spec, out, sizeof(out));
+        if (strcmp(out, cases[i].want))
+            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].spec, out, cases[i].want);
+    }
+}
+
 static void orders_in_waves(void **state)
 {
-    static const struct {
-        const char *spec, *want;
-    } cases[] = {
+    static const struct spec_case cases[] = {
         {"a:", "a|0"},
         {"a:;b:;c:", "a b c|0 0 0"},
         {"nginx:cert-gen,chromadb;cert-gen:;chromadb:", "cert-gen chromadb nginx|1 0 0"},
@@ -72,20 +85,13 @@ static void orders_in_waves(void **state)
         {"a:c;b:;c:b;d:", "b d c a|2 0 1 0"},
         {"x:a,b;a:;b:a", "a b x|2 0 1"},
     };
-    char out[512];
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        resolve(cases[i].spec, out, sizeof(out));
-        if (strcmp(out, cases[i].want))
-            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].spec, out, cases[i].want);
-    }
+    check_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void errors(void **state)
 {
-    static const struct {
-        const char *spec, *want;
-    } cases[] = {
+    static const struct spec_case cases[] = {
         {"nginx:chroma;chromadb:", "services.nginx.depends_on: unknown service \"chroma\""},
         {"a:a", "services.a.depends_on: dependency cycle: a -> a"},
         {"a:b;b:a", "services.a.depends_on: dependency cycle: a -> b -> a"},
@@ -93,13 +99,8 @@ static void errors(void **state)
         {"x:a;a:b;b:a", "services.a.depends_on: dependency cycle: a -> b -> a"},
         {"ok:;a:ok,b;b:ok,a", "services.a.depends_on: dependency cycle: a -> b -> a"},
     };
-    char out[512];
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        resolve(cases[i].spec, out, sizeof(out));
-        if (strcmp(out, cases[i].want))
-            fail_msg("%s: got \"%s\", want \"%s\"", cases[i].spec, out, cases[i].want);
-    }
+    check_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void resolves_indices_and_allows_null_outputs(void **state)

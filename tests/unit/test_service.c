@@ -23,6 +23,13 @@ static ci_healthcheck_t hc_default(void)
     return hc;
 }
 
+/* A container just started (t = 0): no probe yet. */
+static void fresh(ci_health_t *h, const ci_healthcheck_t *hc)
+{
+    memset(h, 0, sizeof *h);
+    ci_health_reset(h, hc, 0);
+}
+
 /* Runs one probe at time t that ends at t (fake clock). */
 static ci_health_change_t probe(ci_health_t *h, const ci_healthcheck_t *hc, uint64_t t, bool ok)
 {
@@ -50,8 +57,7 @@ static void no_healthcheck_is_none(void **state)
     ci_healthcheck_t hc = hc_default();
     hc.kind = CI_HC_NONE;
     ci_health_t h;
-    memset(&h, 0, sizeof h);
-    ci_health_reset(&h, &hc, 0);
+    fresh(&h, &hc);
     assert_int_equal(h.status, CI_HEALTH_NONE);
     assert_string_equal(ci_health_status_name(h.status), "none");
 }
@@ -61,8 +67,7 @@ static void retries_consecutive_failures_make_unhealthy(void **state)
     (void)state;
     ci_healthcheck_t hc = hc_default();
     ci_health_t h;
-    memset(&h, 0, sizeof h);
-    ci_health_reset(&h, &hc, 0);
+    fresh(&h, &hc);
     /* From starting: failures count at once when there is no start period. */
     assert_int_equal(probe(&h, &hc, 30000, false), CI_HEALTH_SAME);
     assert_int_equal(h.failing_streak, 1);
@@ -83,8 +88,7 @@ static void success_resets_streak_before_retries(void **state)
     (void)state;
     ci_healthcheck_t hc = hc_default();
     ci_health_t h;
-    memset(&h, 0, sizeof h);
-    ci_health_reset(&h, &hc, 0);
+    fresh(&h, &hc);
     probe(&h, &hc, 1, true);
     probe(&h, &hc, 2, false);
     probe(&h, &hc, 3, false);
@@ -103,8 +107,7 @@ static void start_period_failures_do_not_count(void **state)
     hc.start_period_ms = 120000;
     hc.start_interval_ms = 100;
     ci_health_t h;
-    memset(&h, 0, sizeof h);
-    ci_health_reset(&h, &hc, 0);
+    fresh(&h, &hc);
     /* Inside the start period probes run every start_interval. */
     assert_int_equal(ci_health_next_delay(&h, &hc, 0), 100);
     for (uint64_t t = 100; t < 10000; t += 100) {
@@ -145,8 +148,7 @@ static void restart_resets_to_starting(void **state)
     (void)state;
     ci_healthcheck_t hc = hc_default();
     ci_health_t h;
-    memset(&h, 0, sizeof h);
-    ci_health_reset(&h, &hc, 0);
+    fresh(&h, &hc);
     probe(&h, &hc, 1, true);
     ci_health_reset(&h, &hc, 100);
     assert_int_equal(h.status, CI_HEALTH_STARTING);
@@ -160,8 +162,7 @@ static void log_keeps_last_five_and_caps_output(void **state)
     (void)state;
     ci_healthcheck_t hc = hc_default();
     ci_health_t h;
-    memset(&h, 0, sizeof h);
-    ci_health_reset(&h, &hc, 0);
+    fresh(&h, &hc);
     static char big[CI_HEALTH_OUTPUT_MAX * 2];
     memset(big, 'x', sizeof big - 1);
     for (int i = 0; i < 7; i++)
