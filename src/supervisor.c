@@ -772,12 +772,20 @@ void ci_sup_reap(ci_sup_t *sup)
 {
     for (;;) {
         int status;
-        /* The forwarder must not signal a pid once it is reaped (the number
-         * may be reused): reaping and forgetting it are one step for it. */
+        ci_svc_t *svc = NULL, *probe_of = NULL;
+        /* The signal thread must not signal a pid once it is reaped (the
+         * number may be reused): reaping it and forgetting its fwd_pid are
+         * one step for that thread. */
         pthread_mutex_lock(&sup->fwd_mu);
         pid_t pid = waitpid(-1, &status, WNOHANG);
-        for (size_t i = 0; pid > 0 && i < sup->n; i++)
-            if (sup->svcs[i].fwd_pid == pid) sup->svcs[i].fwd_pid = 0;
+        for (size_t i = 0; pid > 0 && !svc && !probe_of && i < sup->n; i++) {
+            if (sup->svcs[i].pid == pid) {
+                svc = &sup->svcs[i];
+                svc->fwd_pid = 0;
+            } else if (sup->svcs[i].probe_pid == pid) {
+                probe_of = &sup->svcs[i];
+            }
+        }
         pthread_mutex_unlock(&sup->fwd_mu);
         if (pid == 0) {
             sup->no_children = false;
@@ -788,18 +796,12 @@ void ci_sup_reap(ci_sup_t *sup)
             sup->no_children = true; /* ECHILD */
             return;
         }
-        bool known = false;
-        for (size_t i = 0; i < sup->n && !known; i++) {
-            ci_svc_t *svc = &sup->svcs[i];
-            if (svc->pid == pid) {
-                known = true;
-                ci_sup_on_exit(svc, status);
-            } else if (svc->probe_pid == pid) {
-                known = true;
-                ci_sup_on_probe_exit(svc, status);
-            }
-        }
-        if (!known) sup->orphans++;
+        if (svc)
+            ci_sup_on_exit(svc, status);
+        else if (probe_of)
+            ci_sup_on_probe_exit(probe_of, status);
+        else
+            sup->orphans++;
     }
 }
 
